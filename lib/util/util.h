@@ -1,0 +1,204 @@
+/*
+ * Internal utilities shared by every layer: the counting allocator, the string
+ * interner, byte-order and hex helpers, UTF-8 checks.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef CW_UTIL_H
+#define CW_UTIL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "causeway.h"
+
+#if defined(__GNUC__)
+#define CW_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CW_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CW_INLINE static inline __attribute__((always_inline))
+#define CW_NOINLINE __attribute__((noinline))
+#else
+#define CW_LIKELY(x) (x)
+#define CW_UNLIKELY(x) (x)
+#define CW_INLINE static inline
+#define CW_NOINLINE
+#endif
+
+#define CW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------- allocation */
+
+/* An engine's allocator with its byte count. Every internal allocation goes
+ * through these functions so that bytes_in_use is exact (tests check it
+ * returns to its start after teardown). */
+typedef struct cw__mem {
+    cw_allocator a;
+    /* Relaxed: a statistic and a budget input; a momentarily stale value only
+     * moves the budget decision by one allocation. */
+    _Atomic uint64_t in_use;
+} cw__mem;
+
+void cw__mem_init(cw__mem *m, const cw_allocator *a);
+void *cw__malloc(cw__mem *m, size_t n);
+void *cw__calloc(cw__mem *m, size_t n);
+void *cw__realloc(cw__mem *m, void *p, size_t old_n, size_t new_n);
+void cw__free(cw__mem *m, void *p, size_t n);
+
+/* Grows an array of elem-sized items so that it holds at least need items;
+ * doubles. Returns 0 or CW_ENOMEM (the array is left as it was). */
+int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem);
+
+/* ------------------------------------------------------------ byte order */
+
+CW_INLINE uint64_t cw__load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+CW_INLINE void cw__store_be64(uint8_t *p, uint64_t v)
+{
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
+CW_INLINE uint64_t cw__load_le64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+CW_INLINE uint32_t cw__load_le32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
+/* --------------------------------------------------------------------- ids */
+
+/* Trace ids are kept as two big-endian halves, so numeric order is the order
+ * of their lowercase hex (SPEC.md sorts output by trace_id) and hex printing
+ * is two %016x. Span ids likewise as one big-endian word. Zero is "absent"
+ * (OTLP forbids all-zero ids). */
+typedef struct cw__tid {
+    uint64_t hi, lo;
+} cw__tid;
+
+CW_INLINE bool cw__tid_eq(cw__tid a, cw__tid b)
+{
+    return a.hi == b.hi && a.lo == b.lo;
+}
+
+CW_INLINE bool cw__tid_is_zero(cw__tid a)
+{
+    return (a.hi | a.lo) == 0;
+}
+
+CW_INLINE int cw__tid_cmp(cw__tid a, cw__tid b)
+{
+    if (a.hi != b.hi)
+        return a.hi < b.hi ? -1 : 1;
+    if (a.lo != b.lo)
+        return a.lo < b.lo ? -1 : 1;
+    return 0;
+}
+
+/* Writes 32 lowercase hex digits and a NUL (33 bytes). */
+void cw__tid_hex(cw__tid t, char out[33]);
+/* Writes 16 lowercase hex digits and a NUL (17 bytes). */
+void cw__sid_hex(uint64_t s, char out[17]);
+
+/* Value of one hex digit, or -1. Accepts both cases: the OTLP example request
+ * uses upper case. */
+extern const int8_t cw__hexval[256];
+
+/* Parses exactly 2*n hex digits into n bytes. Returns false on a non-hex
+ * digit. */
+bool cw__hex_decode(const char *s, size_t n, uint8_t *out);
+
+/* ------------------------------------------------------------------- UTF-8 */
+
+/* True when s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, no
+ * code point above U+10FFFF). */
+bool cw__utf8_valid(const char *s, size_t n);
+
+/* Largest m <= n such that s[0..m) does not end inside a multi-byte
+ * sequence; used to cut strings at max_attr_len. */
+size_t cw__utf8_cut(const char *s, size_t n);
+
+/* ----------------------------------------------------------------- hashing */
+
+uint64_t cw__hash_bytes(const void *p, size_t n);
+
+/* A 64-bit mix for integer keys (the finalizer of SplitMix64). */
+CW_INLINE uint64_t cw__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+/* -------------------------------------------------------------- interning */
+
+/* Interned string ids. 0 means "absent"; CW_STR_OVERFLOW stands for every
+ * string past the cardinality limit (or that could not be stored). */
+enum {
+    CW_STR_NONE = 0,
+    CW_STR_OVERFLOW = 1,
+    CW_STR_UNKNOWN_SERVICE = 2, /* "unknown_service", SPEC.md section 2 */
+    CW_STR_FIRST_FREE = 3,
+};
+
+typedef struct cw__interner cw__interner;
+
+/* Creates an interner for at most limit distinct strings (beyond the
+ * predefined ones). Memory: 16 bytes of hash slots per possible string,
+ * allocated up front; the id directory and the string arena grow in chunks as
+ * strings arrive. */
+int cw__intern_new(cw__interner **out, cw__mem *mem, uint32_t limit);
+void cw__intern_free(cw__interner *t);
+
+/* Returns the id of s[0..n), adding it if new. Never fails: when the limit is
+ * reached or memory runs out it returns CW_STR_OVERFLOW and counts it.
+ * Progress: lock-free (a thread that loses a race to insert the same string
+ * retries on the winner's slot). Thread safety: any thread, concurrently with
+ * every other intern function. */
+uint32_t cw__intern(cw__interner *t, const char *s, size_t n);
+
+/* Same, with the hash already computed by cw__hash_bytes(). */
+uint32_t cw__intern_hashed(cw__interner *t, const char *s, size_t n, uint64_t h);
+
+/* The id of s[0..n) if it is already interned, else CW_STR_NONE. Wait-free;
+ * any thread. */
+uint32_t cw__intern_find_hashed(const cw__interner *t, const char *s, size_t n,
+                                uint64_t h);
+
+/* The string of an id (NUL-terminated, stable until cw__intern_free()), and
+ * its length. CW_STR_NONE gives "" and CW_STR_OVERFLOW "<overflow>". An id
+ * never returned by cw__intern() gives NULL. Wait-free; any thread. */
+const char *cw__intern_str(const cw__interner *t, uint32_t id, size_t *len);
+
+uint64_t cw__intern_count(const cw__interner *t);
+uint64_t cw__intern_overflows(const cw__interner *t);
+
+#endif /* CW_UTIL_H */
