@@ -1,0 +1,42 @@
+/*
+ * Test and benchmark support: the protobuf-c reference decoder, file and
+ * guard-page helpers.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef CW_TEST_SUPPORT_H
+#define CW_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otlp/otlp.h"
+
+/* Decodes buf with protobuf-c (unpack into full messages, then walk them)
+ * into d->batch, applying the same model rules as the hot path. Returns 0 or
+ * CW_EPROTO when protobuf-c cannot unpack the bytes. */
+int cwt_ref_decode_pb(cw__decoder *d, const uint8_t *buf, size_t len);
+
+/* protobuf-c unpack + free only, no conversion: the benchmark baseline.
+ * Returns the number of spans, or -1 when the bytes do not unpack. */
+long cwt_pbc_unpack_free(const uint8_t *buf, size_t len);
+
+/* Reads a whole file (malloc'd, caller frees). Returns NULL on error. */
+uint8_t *cwt_read_file(const char *path, size_t *len);
+
+/* A copy of data placed so that its last byte is followed by an inaccessible
+ * page: any read past the end faults. */
+typedef struct cwt_guarded {
+    uint8_t *data;
+    void *map;
+    size_t map_len;
+} cwt_guarded;
+
+int cwt_guard(cwt_guarded *g, const void *data, size_t len);
+void cwt_unguard(cwt_guarded *g);
+
+/* Directory of the test data (tests/data), from the CW_TEST_DATA
+ * environment variable set by meson. */
+const char *cwt_data_dir(void);
+
+#endif

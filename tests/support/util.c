@@ -1,0 +1,70 @@
+/*
+ * File and guard-page helpers for tests.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "support.h"
+
+uint8_t *cwt_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    uint8_t *p = malloc(cap);
+    for (;;) {
+        if (!p) {
+            fclose(f);
+            return NULL;
+        }
+        n += fread(p + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        cap *= 2;
+        uint8_t *q = realloc(p, cap);
+        if (!q)
+            free(p);
+        p = q;
+    }
+    fclose(f);
+    *len = n;
+    return p;
+}
+
+int cwt_guard(cwt_guarded *g, const void *data, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t body = (len + page - 1) / page * page;
+    g->map_len = body + page;
+    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE,
+                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (g->map == MAP_FAILED)
+        return -1;
+    if (mprotect((uint8_t *)g->map + body, page, PROT_NONE) != 0) {
+        munmap(g->map, g->map_len);
+        return -1;
+    }
+    g->data = (uint8_t *)g->map + body - len;
+    if (len)
+        memcpy(g->data, data, len);
+    return 0;
+}
+
+void cwt_unguard(cwt_guarded *g)
+{
+    if (g->map)
+        munmap(g->map, g->map_len);
+    g->map = NULL;
+}
+
+const char *cwt_data_dir(void)
+{
+    const char *d = getenv("CW_TEST_DATA");
+    return d ? d : "tests/data";
+}

@@ -1,0 +1,224 @@
+/*
+ * lib/util: errors, allocator accounting, UTF-8, hex, the interner.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+Test(util_errors, every_code_has_a_name_and_message)
+{
+    int codes[] = {
+#define X(name, num, msg) num,
+        CW_ERRNO_MAP(X)
+#undef X
+    };
+    for (size_t i = 0; i < CW_ARRAY_LEN(codes); i++) {
+        cr_assert(codes[i] < 0);
+        cr_assert_not_null(cw_err_name(codes[i]));
+        cr_assert_str_neq(cw_strerror(codes[i]), "unknown error");
+        for (size_t k = 0; k < i; k++)
+            cr_assert_neq(codes[i], codes[k], "duplicate code %d", codes[i]);
+    }
+    cr_assert_str_eq(cw_err_name(CW_EPROTO), "CW_EPROTO");
+    cr_assert_str_eq(cw_strerror(CW_EBUDGET), "memory budget exhausted");
+    cr_assert_str_eq(cw_err_name(0), "CW_OK");
+    cr_assert_null(cw_err_name(-9999));
+    cr_assert_str_eq(cw_strerror(-9999), "unknown error");
+}
+
+Test(util_errors, reject_reasons_have_text)
+{
+    for (int r = 0; r < CW_REJECT_COUNT; r++)
+        cr_assert_not_null(cw_reject_reason_str((cw_reject_reason)r));
+    cr_assert_null(cw_reject_reason_str(CW_REJECT_COUNT));
+}
+
+Test(util_version, header_matches_library)
+{
+    cr_assert_eq(cw_version_int(), CW_VERSION);
+    char want[32];
+    snprintf(want, sizeof want, "%d.%d.%d", CW_VERSION_MAJOR, CW_VERSION_MINOR,
+             CW_VERSION_PATCH);
+    cr_assert_str_eq(cw_version(), want);
+}
+
+Test(util_utf8, accepts_well_formed_and_rejects_the_rest)
+{
+    static const struct {
+        const char *s;
+        bool ok;
+    } cases[] = {
+        {"", true},
+        {"plain ascii, longer than eight bytes", true},
+        {"caf\xc3\xa9", true},
+        {"\xe2\x82\xac euro", true},
+        {"\xf0\x9f\x98\x80 emoji", true},
+        {"\xf4\x8f\xbf\xbf", true},    /* U+10FFFF */
+        {"\xc0\xaf", false},           /* overlong '/' */
+        {"\xe0\x80\xaf", false},       /* overlong */
+        {"\xed\xa0\x80", false},       /* surrogate D800 */
+        {"\xf4\x90\x80\x80", false},   /* above U+10FFFF */
+        {"\xf5\x80\x80\x80", false},
+        {"\x80", false},               /* lone continuation */
+        {"abc\xc3", false},            /* truncated */
+        {"abcdefgh\xe2\x82", false},   /* truncated after the fast path */
+        {"\xff", false},
+    };
+    for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++)
+        cr_assert_eq(cw__utf8_valid(cases[i].s, strlen(cases[i].s)), cases[i].ok,
+                     "case %zu", i);
+}
+
+Test(util_utf8, cut_never_splits_a_sequence)
+{
+    const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"; /* 1+2+3+4 bytes */
+    size_t want[] = {0, 1, 1, 3, 3, 3, 6, 6, 6, 6, 10};
+    for (size_t n = 0; n <= 10; n++)
+        cr_assert_eq(cw__utf8_cut(s, n), want[n], "n=%zu", n);
+}
+
+Test(util_hex, decodes_both_cases_and_rejects_non_hex)
+{
+    uint8_t b[4];
+    cr_assert(cw__hex_decode("00ffAb9C", 4, b));
+    cr_assert_eq(b[0], 0x00);
+    cr_assert_eq(b[1], 0xff);
+    cr_assert_eq(b[2], 0xab);
+    cr_assert_eq(b[3], 0x9c);
+    cr_assert_not(cw__hex_decode("0g", 1, b));
+    cr_assert_not(cw__hex_decode("-1", 1, b));
+    char out[33];
+    cw__tid_hex((cw__tid){0x0123456789abcdefULL, 0xfedcba9876543210ULL}, out);
+    cr_assert_str_eq(out, "0123456789abcdeffedcba9876543210");
+}
+
+Test(util_mem, counts_bytes_and_returns_to_zero)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    void *a = cw__malloc(&m, 100);
+    void *b = cw__calloc(&m, 50);
+    cr_assert_eq(atomic_load(&m.in_use), 150);
+    a = cw__realloc(&m, a, 100, 1000);
+    cr_assert_eq(atomic_load(&m.in_use), 1050);
+    cw__free(&m, a, 1000);
+    cw__free(&m, b, 50);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+Test(util_intern, same_string_same_id_and_round_trip)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    cw__interner *t;
+    cr_assert_eq(cw__intern_new(&t, &m, 100), 0);
+    uint32_t a = cw__intern(t, "fn-orders", 9);
+    uint32_t b = cw__intern(t, "fn-billing", 10);
+    cr_assert_geq(a, CW_STR_FIRST_FREE);
+    cr_assert_neq(a, b);
+    cr_assert_eq(cw__intern(t, "fn-orders", 9), a);
+    size_t n;
+    cr_assert_str_eq(cw__intern_str(t, a, &n), "fn-orders");
+    cr_assert_eq(n, 9);
+    cr_assert_eq(cw__intern(t, "unknown_service", 15), CW_STR_UNKNOWN_SERVICE);
+    cr_assert_str_eq(cw__intern_str(t, CW_STR_OVERFLOW, NULL), "<overflow>");
+    cr_assert_str_eq(cw__intern_str(t, CW_STR_NONE, NULL), "");
+    cr_assert_null(cw__intern_str(t, 99, NULL));
+    cr_assert_eq(cw__intern_find_hashed(t, "nope", 4, cw__hash_bytes("nope", 4)), 0);
+    cr_assert_eq(cw__intern_count(t), 3);
+    cw__intern_free(t);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+Test(util_intern, cardinality_limit_gives_overflow_and_counts)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    cw__interner *t;
+    cr_assert_eq(cw__intern_new(&t, &m, 10), 0);
+    char buf[32];
+    unsigned overflowed = 0;
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(buf, sizeof buf, "name-%d", i);
+        if (cw__intern(t, buf, (size_t)n) == CW_STR_OVERFLOW)
+            overflowed++;
+    }
+    /* The limit counts strings beyond the predefined "unknown_service". */
+    cr_assert_eq(overflowed, 10);
+    cr_assert_eq(cw__intern_overflows(t), 10);
+    /* Strings interned before the limit keep their ids. */
+    cr_assert_neq(cw__intern(t, "name-0", 6), CW_STR_OVERFLOW);
+    cw__intern_free(t);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+Test(util_intern, long_strings_get_their_own_arena_chunk)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    cw__interner *t;
+    cr_assert_eq(cw__intern_new(&t, &m, 10), 0);
+    size_t n = 200 * 1024;
+    char *big = malloc(n);
+    memset(big, 'x', n);
+    uint32_t id = cw__intern(t, big, n);
+    size_t got;
+    const char *s = cw__intern_str(t, id, &got);
+    cr_assert_eq(got, n);
+    cr_assert_eq(memcmp(s, big, n), 0);
+    free(big);
+    cw__intern_free(t);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+#define THREADS 4
+#define NAMES 5000
+
+typedef struct {
+    cw__interner *t;
+    uint32_t ids[NAMES];
+    int seed;
+} worker_arg;
+
+static void *intern_worker(void *p)
+{
+    worker_arg *w = p;
+    char buf[32];
+    /* Each thread walks the names in its own order, so first inserts race. */
+    for (int k = 0; k < NAMES; k++) {
+        int i = (k * 7919 + w->seed * 104729) % NAMES;
+        int n = snprintf(buf, sizeof buf, "function-%d", i);
+        w->ids[i] = cw__intern(w->t, buf, (size_t)n);
+    }
+    return NULL;
+}
+
+Test(util_intern, concurrent_interning_agrees_on_ids)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    cw__interner *t;
+    cr_assert_eq(cw__intern_new(&t, &m, NAMES * 2), 0);
+    static worker_arg args[THREADS];
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        args[i].t = t;
+        args[i].seed = i;
+        pthread_create(&th[i], NULL, intern_worker, &args[i]);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    char buf[32];
+    for (int i = 0; i < NAMES; i++) {
+        for (int k = 1; k < THREADS; k++)
+            cr_assert_eq(args[k].ids[i], args[0].ids[i], "name %d", i);
+        snprintf(buf, sizeof buf, "function-%d", i);
+        cr_assert_str_eq(cw__intern_str(t, args[0].ids[i], NULL), buf);
+    }
+    cw__intern_free(t);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
