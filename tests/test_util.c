@@ -4,7 +4,6 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <stdio.h>
 
 #include "util/util.h"
@@ -171,54 +170,6 @@ Test(util_intern, long_strings_get_their_own_arena_chunk)
     cr_assert_eq(got, n);
     cr_assert_eq(memcmp(s, big, n), 0);
     free(big);
-    cw__intern_free(t);
-    cr_assert_eq(atomic_load(&m.in_use), 0);
-}
-
-#define THREADS 4
-#define NAMES 5000
-
-typedef struct {
-    cw__interner *t;
-    uint32_t ids[NAMES];
-    int seed;
-} worker_arg;
-
-static void *intern_worker(void *p)
-{
-    worker_arg *w = p;
-    char buf[32];
-    /* Each thread walks the names in its own order, so first inserts race. */
-    for (int k = 0; k < NAMES; k++) {
-        int i = (k * 7919 + w->seed * 104729) % NAMES;
-        int n = snprintf(buf, sizeof buf, "function-%d", i);
-        w->ids[i] = cw__intern(w->t, buf, (size_t)n);
-    }
-    return NULL;
-}
-
-Test(util_intern, concurrent_interning_agrees_on_ids)
-{
-    cw__mem m;
-    cw__mem_init(&m, NULL);
-    cw__interner *t;
-    cr_assert_eq(cw__intern_new(&t, &m, NAMES * 2), 0);
-    static worker_arg args[THREADS];
-    pthread_t th[THREADS];
-    for (int i = 0; i < THREADS; i++) {
-        args[i].t = t;
-        args[i].seed = i;
-        pthread_create(&th[i], NULL, intern_worker, &args[i]);
-    }
-    for (int i = 0; i < THREADS; i++)
-        pthread_join(th[i], NULL);
-    char buf[32];
-    for (int i = 0; i < NAMES; i++) {
-        for (int k = 1; k < THREADS; k++)
-            cr_assert_eq(args[k].ids[i], args[0].ids[i], "name %d", i);
-        snprintf(buf, sizeof buf, "function-%d", i);
-        cr_assert_str_eq(cw__intern_str(t, args[0].ids[i], NULL), buf);
-    }
     cw__intern_free(t);
     cr_assert_eq(atomic_load(&m.in_use), 0);
 }

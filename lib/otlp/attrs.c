@@ -137,6 +137,21 @@ cw__attr_key cw__attr_lookup(const char *k, size_t n)
     return CW_ATTR_NONE;
 }
 
+uint8_t cw__trigger_of(const char *k, size_t n)
+{
+    if (n == 0)
+        return CW_TRIGGER_NONE;
+    if (KEY_IS("http"))
+        return CW_TRIGGER_HTTP;
+    if (KEY_IS("pubsub"))
+        return CW_TRIGGER_PUBSUB;
+    if (KEY_IS("datasource"))
+        return CW_TRIGGER_DATASOURCE;
+    if (KEY_IS("timer"))
+        return CW_TRIGGER_TIMER;
+    return CW_TRIGGER_OTHER;
+}
+
 #undef KEY_IS
 
 uint32_t cw__dec_intern(cw__decoder *d, const char *s, size_t n, bool *bad)
@@ -242,7 +257,9 @@ int cw__dec_span_attrs(cw__decoder *d, cw__span *s, const cw__attrs *a,
         }
         s->target = target_of(d, a, &bad);
         s->region = intern_attr(d, a, CW_ATTR_CLOUD_REGION, &bad);
-        s->trigger = intern_attr(d, a, CW_ATTR_FAAS_TRIGGER, &bad);
+        if (has(a, CW_ATTR_FAAS_TRIGGER))
+            s->trigger = cw__trigger_of(a->s[CW_ATTR_FAAS_TRIGGER].p,
+                                        a->s[CW_ATTR_FAAS_TRIGGER].n);
         s->client = intern_attr(d, a, CW_ATTR_CLIENT_ADDRESS, &bad);
         if (has(a, CW_ATTR_FAAS_INVOCATION_ID)) {
             cw__sv v = a->s[CW_ATTR_FAAS_INVOCATION_ID];

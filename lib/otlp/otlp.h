@@ -30,6 +30,19 @@ enum {
     CW_STATUS_ERROR = 2,
 };
 
+/* faas.trigger, an enum in the semantic conventions; a value outside it
+ * reads as OTHER. */
+enum {
+    CW_TRIGGER_NONE = 0,
+    CW_TRIGGER_DATASOURCE,
+    CW_TRIGGER_HTTP,
+    CW_TRIGGER_PUBSUB,
+    CW_TRIGGER_TIMER,
+    CW_TRIGGER_OTHER,
+};
+
+uint8_t cw__trigger_of(const char *s, size_t n);
+
 enum {
     /* The function came from the span's own faas.name (Azure style). */
     CW_SPAN_F_FN_ON_SPAN = 1u << 0,
@@ -56,7 +69,6 @@ typedef struct cw__span {
      * name. */
     uint32_t target;
     uint32_t region;        /* cloud.region, span else resource */
-    uint32_t trigger;       /* faas.trigger */
     uint32_t client;        /* client.address */
     uint32_t link_first;    /* index of the first link in the batch */
     uint32_t link_count;
@@ -65,6 +77,7 @@ typedef struct cw__span {
     uint8_t kind;           /* CW_KIND_*, values past 5 kept as sent */
     uint8_t status;         /* CW_STATUS_* */
     uint8_t flags;          /* CW_SPAN_F_* */
+    uint8_t trigger;        /* CW_TRIGGER_* */
 } cw__span;
 
 typedef struct cw__link {

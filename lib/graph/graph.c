@@ -1,0 +1,1102 @@
+/*
+ * The span graph.
+ *
+ * Algorithm. Two chained hash tables with CAS-pushed heads: traces by trace
+ * id, span nodes by (trace object, span id). Nodes, traces, links and
+ * extensions live in index-addressed pools (pool.c) and refer to each other
+ * by u32 index. A node is a placeholder until its span arrives: a child
+ * creates its missing parent as a placeholder and pushes itself on the
+ * parent's child list; a consumer creates its missing producer (in the
+ * producer's trace) and pushes its link on the producer's links-in list.
+ * When the real span comes, it finds its node and fills it in, so nothing is
+ * ever rescanned. A node's mutable fields (its payload) sit behind a seqlock;
+ * everything else is either immutable once published or a CAS-pushed list.
+ *
+ * Find-or-create in a chain: walk the chain for the key; if absent, link a
+ * new node in front of the head seen and CAS the bucket; if the CAS fails,
+ * walk only what was pushed since (newest first, down to the old head) for a
+ * node another thread created with the same key, else retry. Keys are thus
+ * unique in a chain, and duplicates of a span meet in one node.
+ *
+ * Trace lifecycle. A trace object is LIVE, then COMPLETING, then DEAD, then
+ * freed. An insert registers on a trace by adding 4 to its sw word (state in
+ * the low two bits) and proceeds only if the value it replaced said LIVE;
+ * otherwise it unregisters and looks again (non-LIVE traces are invisible to
+ * lookups, so a late span starts a new incarnation). Completion CASes the
+ * state to COMPLETING and then waits until the in-flight count drains: from
+ * then on nothing can reach the trace's nodes for writing, and the completion
+ * callback reads a frozen trace. Reclamation (one thread, under tick_lock)
+ * unlinks the trace's nodes from the hash chains and its links from other
+ * traces' lists, clears other traces' links into it, removes the trace from
+ * the trace table, waits a grace period (epoch.c) and frees everything.
+ *
+ * Invariants.
+ *  (1) At most one node per (trace object, span id), and at most one LIVE
+ *      trace object per trace id, are reachable from the tables.
+ *  (2) Only the reclaimer removes anything from a list or chain; everyone
+ *      else only pushes at heads. A node's next pointers therefore change
+ *      only under the reclaimer, and a removed element stays readable until
+ *      the grace period after its removal.
+ *  (3) A node, link or extension belongs to exactly one trace object (the
+ *      node's trace; a link's source node's trace) and is freed with it.
+ *  (4) No insert touches a trace object that is not LIVE when it registers,
+ *      so the completion callback sees a trace no one modifies.
+ *
+ * Progress. Inserts are lock-free: every retry loop retries only because
+ * another thread's CAS succeeded. They never wait for completion; completion
+ * waits (briefly) for them. Readers are wait-free but for the seqlock retry
+ * while a duplicate rewrites the node they read. Tick and flush block.
+ *
+ * Ordering guarantees.
+ *  - Publication: new nodes, traces and links are fully written (relaxed or
+ *    plain) before the release CAS that links them into a chain or list;
+ *    every head and next load that can observe them is acquire.
+ *  - Payload seqlock (Boehm, "Can seqlocks get along with programming
+ *    language memory models?"): the writer CASes state to WRITING, issues a
+ *    release fence, stores the payload words relaxed, then stores the new
+ *    state with release. A reader loads state with acquire, loads the words
+ *    relaxed, issues an acquire fence and reloads state relaxed; equal
+ *    states with WRITING clear mean a consistent copy.
+ *  - Registration vs completion: both are RMWs on the same sw word, so they
+ *    are totally ordered: either the insert's fetch_add sees COMPLETING, or
+ *    the completer's wait observes its count (acq_rel / acquire) and waits;
+ *    the insert's final fetch_sub is release so its writes are visible to the
+ *    completion callback that follows the acquire load seeing zero.
+ *  - last_seen, counters: relaxed; staleness only shifts a completion by one
+ *    tick or a statistic by one batch.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <pthread.h>
+#include <sched.h>
+
+#include "graph.h"
+
+#define BUCKET_BITS_MIN 10
+
+struct cw__graph {
+    cw__mem *mem;
+    cw__graph_limits lim;
+    cw__complete_fn on_complete;
+    void *ctx;
+    cw__epoch ep;
+    cw__pool nodes, traces, links, exts;
+    _Atomic uint32_t *nb; /* span buckets */
+    uint64_t nmask;
+    _Atomic uint32_t *tb; /* trace buckets */
+    uint64_t tmask;
+    _Atomic int64_t bytes_live;
+    _Atomic uint64_t spans_live, traces_live, links_live;
+    _Atomic uint64_t traces_completed, duplicates, parent_changes;
+    pthread_mutex_t tick_lock; /* maintenance path only, never inserts */
+    /* Reclaimer scratch, under tick_lock. */
+    uint32_t *done;
+    size_t ndone, done_cap;
+};
+
+/* Budget accounting per object: a node costs its bytes; traces, links and
+ * extensions theirs. Buckets are fixed at creation and counted separately. */
+#define NODE_BYTES ((int64_t)sizeof(cw__node))
+#define TRACE_BYTES ((int64_t)sizeof(cw__trace))
+#define LINK_BYTES ((int64_t)sizeof(cw__link_node))
+#define EXT_BYTES ((int64_t)sizeof(cw__ext))
+
+/* The footprint a span is planned at: the DESIGN.md target. Pool capacities
+ * and bucket counts derive from budget / PLAN_BYTES_PER_SPAN. */
+#define PLAN_BYTES_PER_SPAN 96
+
+static cw__node *N(const cw__graph *g, uint32_t i)
+{
+    return cw__pool_at(&g->nodes, i);
+}
+
+static cw__trace *T(const cw__graph *g, uint32_t i)
+{
+    return cw__pool_at(&g->traces, i);
+}
+
+static cw__link_node *L(const cw__graph *g, uint32_t i)
+{
+    return cw__pool_at(&g->links, i);
+}
+
+static cw__ext *X(const cw__graph *g, uint32_t i)
+{
+    return cw__pool_at(&g->exts, i);
+}
+
+static uint64_t tid_hash(cw__tid id)
+{
+    /* Trace ids are random (W3C): their own bits hash well enough, mixed
+     * to be safe against sequential test ids. */
+    return cw__mix64(id.hi ^ cw__mix64(id.lo));
+}
+
+static uint64_t node_hash(uint32_t trace, uint64_t sid)
+{
+    return cw__mix64(sid ^ ((uint64_t)trace << 32 | trace));
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
+                  cw__complete_fn on_complete, void *ctx)
+{
+    *out = NULL;
+    if (lim->budget < 4096)
+        return CW_EINVAL;
+    cw__graph *g = cw__calloc(mem, sizeof *g);
+    if (!g)
+        return CW_ENOMEM;
+    g->mem = mem;
+    g->lim = *lim;
+    g->on_complete = on_complete;
+    g->ctx = ctx;
+    cw__epoch_init(&g->ep);
+    uint64_t spans = lim->budget / PLAN_BYTES_PER_SPAN;
+    if (spans > CW_NIL - 1024)
+        spans = CW_NIL - 1024;
+    /* Objects beyond the budget cannot be live, but the budget is checked a
+     * batch late (see insert), so pools leave 1/8 slack. */
+    uint32_t cap = (uint32_t)(spans + spans / 8 + 1024);
+    int r = cw__pool_init(&g->nodes, mem, sizeof(cw__node), cap);
+    if (!r)
+        r = cw__pool_init(&g->traces, mem, sizeof(cw__trace), cap);
+    if (!r)
+        r = cw__pool_init(&g->links, mem, sizeof(cw__link_node), cap);
+    if (!r)
+        r = cw__pool_init(&g->exts, mem, sizeof(cw__ext), cap);
+    /* About two planned spans per bucket (the count rounded down to a power
+     * of two): chains stay short at full budget, and the index costs 2-4
+     * bytes a span. Traces hold several spans each: an eighth of that. */
+    uint64_t nb = 1u << BUCKET_BITS_MIN;
+    while (nb * 4 <= spans)
+        nb <<= 1;
+    uint64_t tbn = nb / 8 < (1u << BUCKET_BITS_MIN) ? 1u << BUCKET_BITS_MIN : nb / 8;
+    if (!r) {
+        g->nb = cw__malloc(mem, nb * sizeof *g->nb);
+        g->tb = cw__malloc(mem, tbn * sizeof *g->tb);
+        if (!g->nb || !g->tb)
+            r = CW_ENOMEM;
+    }
+    if (r) {
+        g->nmask = g->nb ? nb - 1 : 0;
+        g->tmask = g->tb ? tbn - 1 : 0;
+        cw__graph_free(g);
+        return r;
+    }
+    g->nmask = nb - 1;
+    g->tmask = tbn - 1;
+    for (uint64_t i = 0; i < nb; i++)
+        atomic_init(&g->nb[i], CW_NIL);
+    for (uint64_t i = 0; i < tbn; i++)
+        atomic_init(&g->tb[i], CW_NIL);
+    pthread_mutex_init(&g->tick_lock, NULL);
+    *out = g;
+    return 0;
+}
+
+void cw__graph_free(cw__graph *g)
+{
+    if (!g)
+        return;
+    cw__pool_destroy(&g->nodes);
+    cw__pool_destroy(&g->traces);
+    cw__pool_destroy(&g->links);
+    cw__pool_destroy(&g->exts);
+    if (g->nb)
+        cw__free(g->mem, g->nb, (g->nmask + 1) * sizeof *g->nb);
+    if (g->tb)
+        cw__free(g->mem, g->tb, (g->tmask + 1) * sizeof *g->tb);
+    cw__free(g->mem, g->done, g->done_cap * sizeof *g->done);
+    if (g->nb && g->tb)
+        pthread_mutex_destroy(&g->tick_lock);
+    cw__free(g->mem, g, sizeof *g);
+}
+
+/* -------------------------------------------------------------- payload */
+
+#define DUR_BITS 39
+#define DUR_MASK ((1ULL << DUR_BITS) - 1)
+#define F_DUR_IN_EXT 0x4u /* internal payload flag: duration high bits in ext */
+
+/* Packs p; *dur_hi gets the duration's high bits when they do not fit. */
+static void pack(const cw__payload *p, uint32_t w[CW_PAYLOAD_WORDS], bool *in_ext,
+                 uint32_t *dur_hi)
+{
+    uint64_t d = p->end_ns - p->start_ns; /* two's complement when negative */
+    unsigned flags = p->flags & 3u;
+    *in_ext = p->end_ns < p->start_ns || d > DUR_MASK;
+    *dur_hi = (uint32_t)((int64_t)d >> DUR_BITS);
+    if (*in_ext)
+        flags |= F_DUR_IN_EXT;
+    uint64_t http = p->http_status > 1023 ? 1023 : p->http_status;
+    uint64_t packed = (d & DUR_MASK) | http << 39 |
+                      (uint64_t)(p->resend_count > 15 ? 15 : p->resend_count) << 49 |
+                      (uint64_t)(p->kind > 7 ? 7 : p->kind) << 53 |
+                      (uint64_t)(p->status > 3 ? 3 : p->status) << 56 |
+                      (uint64_t)(p->trigger & 7) << 58 | (uint64_t)flags << 61;
+    w[0] = (uint32_t)(p->start_ns >> 32);
+    w[1] = (uint32_t)p->start_ns;
+    w[2] = (uint32_t)(packed >> 32);
+    w[3] = (uint32_t)packed;
+    w[4] = (uint32_t)(p->invocation_id >> 32);
+    w[5] = (uint32_t)p->invocation_id;
+    w[6] = p->parent;
+    w[7] = p->function;
+    w[8] = p->name;
+    w[9] = p->target;
+    w[10] = p->region;
+}
+
+static void unpack(const uint32_t w[CW_PAYLOAD_WORDS], cw__payload *p, uint32_t dur_hi)
+{
+    uint64_t packed = (uint64_t)w[2] << 32 | w[3];
+    unsigned flags = (unsigned)(packed >> 61);
+    uint64_t d = packed & DUR_MASK;
+    if (flags & F_DUR_IN_EXT)
+        d |= (uint64_t)(int64_t)(int32_t)dur_hi << DUR_BITS;
+    p->start_ns = (uint64_t)w[0] << 32 | w[1];
+    p->end_ns = p->start_ns + d;
+    p->http_status = (uint16_t)((packed >> 39) & 1023);
+    p->resend_count = (uint8_t)((packed >> 49) & 15);
+    p->kind = (uint8_t)((packed >> 53) & 7);
+    p->status = (uint8_t)((packed >> 56) & 3);
+    p->trigger = (uint8_t)((packed >> 58) & 7);
+    p->flags = (uint8_t)(flags & 3u);
+    p->invocation_id = (uint64_t)w[4] << 32 | w[5];
+    p->parent = w[6];
+    p->function = w[7];
+    p->name = w[8];
+    p->target = w[9];
+    p->region = w[10];
+}
+
+/* Reads the payload words (and the exact end, when stored in ext). */
+static bool node_read_raw(const cw__graph *g, const cw__node *n, cw__payload *out)
+{
+    cw__node *m = (cw__node *)n;
+    for (;;) {
+        /* Acquire pairs with the writer's final release store of state. */
+        uint32_t s1 = atomic_load_explicit(&m->state, memory_order_acquire);
+        if (!(s1 & CW_NODE_REAL))
+            return false; /* a placeholder, maybe being filled: not yet */
+        if (s1 & CW_NODE_WRITING) {
+            sched_yield();
+            continue;
+        }
+        uint32_t w[CW_PAYLOAD_WORDS];
+        for (int i = 0; i < CW_PAYLOAD_WORDS; i++)
+            w[i] = atomic_load_explicit(&m->pw[i], memory_order_relaxed);
+        uint32_t dur_hi = 0;
+        uint32_t e = atomic_load_explicit(&m->ext, memory_order_acquire);
+        if (e != CW_NIL)
+            dur_hi = atomic_load_explicit(&X(g, e)->dur_hi, memory_order_relaxed);
+        /* Acquire fence: the loads above happen before the re-check. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&m->state, memory_order_relaxed) == s1) {
+            unpack(w, out, dur_hi);
+            return true;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ insertion */
+
+typedef struct ins {
+    cw__graph *g;
+    uint64_t now;
+    cw__pool_cache nc, tc, lc, ec;
+    /* The trace of the previous span, still registered. */
+    uint32_t cur;
+    cw__tid cur_id;
+    int64_t bytes; /* local budget delta not yet published */
+    uint64_t spans, traces, links, dups, moves;
+    int oom;
+} ins;
+
+static void publish_bytes(ins *s)
+{
+    if (s->bytes) {
+        atomic_fetch_add_explicit(&s->g->bytes_live, s->bytes, memory_order_relaxed);
+        s->bytes = 0;
+    }
+}
+
+static bool over_budget(ins *s)
+{
+    int64_t live = atomic_load_explicit(&s->g->bytes_live, memory_order_relaxed);
+    return live + s->bytes + PLAN_BYTES_PER_SPAN > (int64_t)s->g->lim.budget;
+}
+
+/* CAS-pushes element e on a list whose next pointer for e is *nextp. */
+static void push(_Atomic uint32_t *head, uint32_t e, uint32_t *nextp, _Atomic uint32_t *anext)
+{
+    uint32_t h = atomic_load_explicit(head, memory_order_relaxed);
+    do {
+        if (anext)
+            atomic_store_explicit(anext, h, memory_order_relaxed);
+        else
+            *nextp = h;
+        /* Release: e's fields, and its next, before it is reachable. */
+    } while (!atomic_compare_exchange_weak_explicit(head, &h, e, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+static bool trace_is(const cw__trace *t, cw__tid id)
+{
+    return cw__tid_eq(cw__trace_id(t), id);
+}
+
+static uint32_t find_live_trace(cw__graph *g, cw__tid id, uint32_t from, uint32_t until)
+{
+    for (uint32_t i = from; i != until && i != CW_NIL;) {
+        cw__trace *t = T(g, i);
+        if ((atomic_load_explicit(&t->sw, memory_order_acquire) & 3) == CW_TRACE_LIVE &&
+            trace_is(t, id))
+            return i;
+        i = atomic_load_explicit(&t->hnext, memory_order_acquire);
+    }
+    return CW_NIL;
+}
+
+/* Registers on the LIVE trace with this id, creating it if asked. Returns
+ * CW_NIL when absent (and not created) or out of memory. */
+static uint32_t trace_register(ins *s, cw__tid id, bool create)
+{
+    cw__graph *g = s->g;
+    _Atomic uint32_t *b = &g->tb[tid_hash(id) & g->tmask];
+    for (;;) {
+        uint32_t head = atomic_load_explicit(b, memory_order_acquire);
+        uint32_t t = find_live_trace(g, id, head, CW_NIL);
+        if (t == CW_NIL) {
+            if (!create)
+                return CW_NIL;
+            t = cw__pool_get(&g->traces, &s->tc);
+            if (t == CW_NIL) {
+                s->oom = 1;
+                return CW_NIL;
+            }
+            cw__trace *nt = T(g, t);
+            atomic_store_explicit(&nt->idw[0], (uint32_t)(id.hi >> 32), memory_order_relaxed);
+            atomic_store_explicit(&nt->idw[1], (uint32_t)id.hi, memory_order_relaxed);
+            atomic_store_explicit(&nt->idw[2], (uint32_t)(id.lo >> 32), memory_order_relaxed);
+            atomic_store_explicit(&nt->idw[3], (uint32_t)id.lo, memory_order_relaxed);
+            atomic_store_explicit(&nt->last_seen, s->now, memory_order_relaxed);
+            nt->first_seen = s->now;
+            atomic_store_explicit(&nt->sw, CW_TRACE_LIVE, memory_order_relaxed);
+            atomic_store_explicit(&nt->nodes, CW_NIL, memory_order_relaxed);
+            atomic_store_explicit(&nt->nspans, 0, memory_order_relaxed);
+            for (;;) {
+                atomic_store_explicit(&nt->hnext, head, memory_order_relaxed);
+                uint32_t seen = head;
+                if (atomic_compare_exchange_strong_explicit(b, &head, t, memory_order_release,
+                                                            memory_order_acquire)) {
+                    s->traces++;
+                    s->bytes += TRACE_BYTES;
+                    break;
+                }
+                /* Someone pushed: did they create our trace? */
+                uint32_t other = find_live_trace(g, id, head, seen);
+                if (other != CW_NIL) {
+                    atomic_store_explicit(&nt->sw, CW_TRACE_FREE, memory_order_relaxed);
+                    cw__pool_unget(&g->traces, &s->tc, t);
+                    t = other;
+                    break;
+                }
+            }
+        }
+        /* acq_rel: pairs with the completer's CAS on sw (see "Ordering"). */
+        uint32_t old = atomic_fetch_add_explicit(&T(g, t)->sw, 4, memory_order_acq_rel);
+        if ((old & 3) == CW_TRACE_LIVE) {
+            atomic_store_explicit(&T(g, t)->last_seen, s->now, memory_order_relaxed);
+            return t;
+        }
+        atomic_fetch_sub_explicit(&T(g, t)->sw, 4, memory_order_release);
+        /* Completing under us: look again (a new incarnation). */
+    }
+}
+
+static void trace_unregister(cw__graph *g, uint32_t t)
+{
+    /* Release: this insert's writes happen before the completer's acquire
+     * load that sees the count reach zero. */
+    atomic_fetch_sub_explicit(&T(g, t)->sw, 4, memory_order_release);
+}
+
+static uint32_t cur_trace(ins *s, cw__tid id)
+{
+    if (s->cur != CW_NIL && cw__tid_eq(s->cur_id, id))
+        return s->cur;
+    if (s->cur != CW_NIL)
+        trace_unregister(s->g, s->cur);
+    s->cur = trace_register(s, id, true);
+    s->cur_id = id;
+    return s->cur;
+}
+
+static uint32_t find_node_in(cw__graph *g, uint32_t trace, uint64_t sid, uint32_t from,
+                             uint32_t until)
+{
+    for (uint32_t i = from; i != until && i != CW_NIL;) {
+        cw__node *n = N(g, i);
+        if (n->trace == trace && cw__node_span_id(n) == sid)
+            return i;
+        i = atomic_load_explicit(&n->hnext, memory_order_acquire);
+    }
+    return CW_NIL;
+}
+
+/* Finds the node (trace, sid) or creates it: REAL with pay when pay is
+ * given, else a placeholder. *created tells which. */
+static uint32_t node_get(ins *s, uint32_t trace, uint64_t sid, const uint32_t *pw,
+                         bool *created)
+{
+    cw__graph *g = s->g;
+    _Atomic uint32_t *b = &g->nb[node_hash(trace, sid) & g->nmask];
+    uint32_t head = atomic_load_explicit(b, memory_order_acquire);
+    *created = false;
+    uint32_t n = find_node_in(g, trace, sid, head, CW_NIL);
+    if (n != CW_NIL)
+        return n;
+    n = cw__pool_get(&g->nodes, &s->nc);
+    if (n == CW_NIL) {
+        s->oom = 1;
+        return CW_NIL;
+    }
+    cw__node *nd = N(g, n);
+    atomic_store_explicit(&nd->sid[0], (uint32_t)(sid >> 32), memory_order_relaxed);
+    atomic_store_explicit(&nd->sid[1], (uint32_t)sid, memory_order_relaxed);
+    nd->trace = trace;
+    atomic_store_explicit(&nd->first_child, CW_NIL, memory_order_relaxed);
+    atomic_store_explicit(&nd->ext, CW_NIL, memory_order_relaxed);
+    nd->next_sibling = CW_NIL;
+    uint32_t st = CW_NODE_VER; /* placeholder, version 1 */
+    if (pw) {
+        for (int i = 0; i < CW_PAYLOAD_WORDS; i++)
+            atomic_store_explicit(&nd->pw[i], pw[i], memory_order_relaxed);
+        st |= CW_NODE_REAL; /* the caller stores an exact end in ext */
+    }
+    atomic_store_explicit(&nd->state, st, memory_order_relaxed);
+    for (;;) {
+        atomic_store_explicit(&nd->hnext, head, memory_order_relaxed);
+        uint32_t seen = head;
+        if (atomic_compare_exchange_strong_explicit(b, &head, n, memory_order_release,
+                                                    memory_order_acquire))
+            break;
+        uint32_t other = find_node_in(g, trace, sid, head, seen);
+        if (other != CW_NIL) {
+            cw__pool_unget(&g->nodes, &s->nc, n);
+            return other;
+        }
+    }
+    cw__trace *t = T(g, trace);
+    push(&t->nodes, n, &nd->next_in_trace, NULL);
+    s->bytes += NODE_BYTES;
+    *created = true;
+    return n;
+}
+
+/* The node's extension, created on first need. */
+static cw__ext *ext_of(ins *s, uint32_t n)
+{
+    cw__graph *g = s->g;
+    cw__node *nd = N(g, n);
+    uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
+    if (e != CW_NIL)
+        return X(g, e);
+    uint32_t ne = cw__pool_get(&g->exts, &s->ec);
+    if (ne == CW_NIL) {
+        s->oom = 1;
+        return NULL;
+    }
+    cw__ext *x = X(g, ne);
+    atomic_store_explicit(&x->dur_hi, 0, memory_order_relaxed);
+    atomic_store_explicit(&x->links_out, CW_NIL, memory_order_relaxed);
+    atomic_store_explicit(&x->links_in, CW_NIL, memory_order_relaxed);
+    atomic_store_explicit(&x->moved_in, CW_NIL, memory_order_relaxed);
+    uint32_t expect = CW_NIL;
+    /* acq_rel: release publishes the zeroed extension; acquire on failure
+     * reads the winner's. */
+    if (atomic_compare_exchange_strong_explicit(&nd->ext, &expect, ne, memory_order_acq_rel,
+                                                memory_order_acquire)) {
+        s->bytes += EXT_BYTES;
+        return x;
+    }
+    cw__pool_unget(&g->exts, &s->ec, ne);
+    return X(g, expect);
+}
+
+static void store_dur_hi(ins *s, uint32_t n, uint32_t dur_hi)
+{
+    cw__ext *x = ext_of(s, n);
+    if (x)
+        atomic_store_explicit(&x->dur_hi, dur_hi, memory_order_relaxed);
+}
+
+/* Rewrites a node's payload under its seqlock. Returns false when another
+ * writer holds it: this copy is then ordered before that one (both arrived
+ * together; either order is a valid "later copy wins"). */
+static bool node_write(ins *s, uint32_t n, const uint32_t *pw, bool in_ext, uint32_t dur_hi,
+                       uint32_t *old_state)
+{
+    cw__node *nd = N(s->g, n);
+    uint32_t st = atomic_load_explicit(&nd->state, memory_order_relaxed);
+    do {
+        if (st & CW_NODE_WRITING)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&nd->state, &st, st | CW_NODE_WRITING,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    *old_state = st;
+    /* Release fence: the WRITING state is ordered before the word stores
+     * (a reader that sees a new word then sees WRITING or a newer state). */
+    atomic_thread_fence(memory_order_release);
+    if (in_ext)
+        store_dur_hi(s, n, dur_hi);
+    for (int i = 0; i < CW_PAYLOAD_WORDS; i++)
+        atomic_store_explicit(&nd->pw[i], pw[i], memory_order_relaxed);
+    atomic_store_explicit(&nd->state, ((st & ~CW_NODE_WRITING) + CW_NODE_VER) | CW_NODE_REAL,
+                          memory_order_release);
+    return true;
+}
+
+static void add_child(ins *s, uint32_t parent, uint32_t child)
+{
+    cw__node *p = N(s->g, parent);
+    push(&p->first_child, child, &N(s->g, child)->next_sibling, NULL);
+}
+
+/* A duplicate moved child to parent: reference it from the new parent. */
+static void add_moved_child(ins *s, uint32_t parent, uint32_t child)
+{
+    cw__graph *g = s->g;
+    cw__ext *x = ext_of(s, parent);
+    if (!x)
+        return;
+    for (uint32_t r = atomic_load_explicit(&x->moved_in, memory_order_acquire); r != CW_NIL;
+         r = atomic_load_explicit(&L(g, r)->next_in, memory_order_acquire))
+        if ((L(g, r)->src & ~CW_LINK_CHILD_REF) == child)
+            return; /* moved here before */
+    uint32_t l = cw__pool_get(&g->links, &s->lc);
+    if (l == CW_NIL) {
+        s->oom = 1;
+        return;
+    }
+    cw__link_node *ln = L(g, l);
+    atomic_store_explicit(&ln->dsid[0], 0, memory_order_relaxed);
+    atomic_store_explicit(&ln->dsid[1], 0, memory_order_relaxed);
+    memset(ln->dtid, 0, sizeof ln->dtid);
+    ln->src = child | CW_LINK_CHILD_REF;
+    atomic_store_explicit(&ln->dst, parent, memory_order_relaxed);
+    ln->next_out = CW_NIL;
+    push(&x->moved_in, l, NULL, &ln->next_in);
+    s->bytes += LINK_BYTES;
+}
+
+static bool has_link(cw__graph *g, uint32_t n, const cw__link *l)
+{
+    uint32_t e = atomic_load_explicit(&N(g, n)->ext, memory_order_acquire);
+    if (e == CW_NIL)
+        return false;
+    for (uint32_t i = atomic_load_explicit(&X(g, e)->links_out, memory_order_acquire);
+         i != CW_NIL; i = L(g, i)->next_out)
+        if (cw__link_dst_span(L(g, i)) == l->span_id &&
+            cw__tid_eq(cw__link_dst_trace(L(g, i)), l->trace))
+            return true;
+    return false;
+}
+
+static void add_link(ins *s, uint32_t src, uint32_t src_trace, const cw__link *l)
+{
+    cw__graph *g = s->g;
+    cw__ext *sx = ext_of(s, src);
+    if (!sx)
+        return;
+    uint32_t li = cw__pool_get(&g->links, &s->lc);
+    if (li == CW_NIL) {
+        s->oom = 1;
+        return;
+    }
+    cw__link_node *ln = L(g, li);
+    atomic_store_explicit(&ln->dsid[0], (uint32_t)(l->span_id >> 32), memory_order_relaxed);
+    atomic_store_explicit(&ln->dsid[1], (uint32_t)l->span_id, memory_order_relaxed);
+    ln->dtid[0] = (uint32_t)(l->trace.hi >> 32);
+    ln->dtid[1] = (uint32_t)l->trace.hi;
+    ln->dtid[2] = (uint32_t)(l->trace.lo >> 32);
+    ln->dtid[3] = (uint32_t)l->trace.lo;
+    ln->src = src;
+    atomic_store_explicit(&ln->dst, CW_NIL, memory_order_relaxed);
+    atomic_store_explicit(&ln->next_in, CW_NIL, memory_order_relaxed);
+    s->bytes += LINK_BYTES;
+    s->links++;
+
+    /* The target: a node (maybe a placeholder) in the target's live trace,
+     * created when absent, since a consumer may come before its producer.
+     * The link is indexed on the target only while the target trace lives;
+     * its ids stay in the link either way. */
+    bool same = cw__tid_eq(l->trace, s->cur_id);
+    uint32_t tt = same ? src_trace : trace_register(s, l->trace, true);
+    if (tt != CW_NIL) {
+        bool created;
+        uint32_t dst = node_get(s, tt, l->span_id, NULL, &created);
+        cw__ext *dx = dst != CW_NIL ? ext_of(s, dst) : NULL;
+        if (dx) {
+            atomic_store_explicit(&ln->dst, dst, memory_order_relaxed);
+            push(&dx->links_in, li, NULL, &ln->next_in);
+        }
+        if (!same)
+            trace_unregister(g, tt);
+    }
+    push(&sx->links_out, li, &ln->next_out, NULL);
+}
+
+static bool node_in_children(cw__graph *g, uint32_t parent, uint32_t child)
+{
+    for (uint32_t c = atomic_load_explicit(&N(g, parent)->first_child, memory_order_acquire);
+         c != CW_NIL; c = N(g, c)->next_sibling)
+        if (c == child)
+            return true;
+    uint32_t e = atomic_load_explicit(&N(g, parent)->ext, memory_order_acquire);
+    if (e != CW_NIL)
+        for (uint32_t r = atomic_load_explicit(&X(g, e)->moved_in, memory_order_acquire);
+             r != CW_NIL; r = atomic_load_explicit(&L(g, r)->next_in, memory_order_acquire))
+            if ((L(g, r)->src & ~CW_LINK_CHILD_REF) == child)
+                return true;
+    return false;
+}
+
+static void insert_one(ins *s, const cw__batch *b, const cw__span *sp)
+{
+    cw__graph *g = s->g;
+    uint32_t t = cur_trace(s, sp->trace);
+    if (t == CW_NIL)
+        return;
+    uint32_t parent = CW_NIL;
+    bool created;
+    if (sp->parent_id) {
+        parent = node_get(s, t, sp->parent_id, NULL, &created);
+        if (parent == CW_NIL)
+            return;
+    }
+    cw__payload p = {
+        .start_ns = sp->start_ns,
+        .end_ns = sp->end_ns,
+        .invocation_id = sp->invocation_id,
+        .parent = parent,
+        .function = sp->function,
+        .name = sp->name,
+        .target = sp->target,
+        .region = sp->region,
+        .http_status = sp->http_status,
+        .resend_count = sp->resend_count > 15 ? 15 : (uint8_t)sp->resend_count,
+        .kind = sp->kind,
+        .status = sp->status,
+        .flags = sp->flags,
+        .trigger = sp->trigger,
+    };
+    uint32_t w[CW_PAYLOAD_WORDS], dur_hi;
+    bool end_in_ext;
+    pack(&p, w, &end_in_ext, &dur_hi);
+    /* A span whose exact end goes to ext is created as a placeholder and
+     * filled under the seqlock, so that no reader sees it REAL without its
+     * end. */
+    uint32_t n = node_get(s, t, sp->span_id, end_in_ext ? NULL : w, &created);
+    if (n == CW_NIL)
+        return;
+    bool dup = false;
+    if (created && !end_in_ext) {
+        if (parent != CW_NIL)
+            add_child(s, parent, n);
+    } else {
+        uint32_t old;
+        if (!node_write(s, n, w, end_in_ext, dur_hi, &old)) {
+            /* Another copy is being written at this instant: ours is
+             * ordered before it, and its writer keeps the structure. */
+            dup = true;
+        } else if (!(old & CW_NODE_REAL)) {
+            /* Filled a placeholder, which was in no child list yet. */
+            if (parent != CW_NIL)
+                add_child(s, parent, n);
+        } else {
+            dup = true;
+            /* The node stays in its first parent's child list (readers skip
+             * it there once its parent changed); a new parent gets a
+             * reference to it. */
+            if (parent != CW_NIL && !node_in_children(g, parent, n)) {
+                s->moves++;
+                add_moved_child(s, parent, n);
+            }
+        }
+    }
+    if (dup) {
+        s->dups++;
+    } else {
+        s->spans++;
+        atomic_fetch_add_explicit(&T(g, t)->nspans, 1, memory_order_relaxed);
+    }
+    /* Links of a duplicate are merged with those already held. */
+    for (uint32_t k = 0; k < sp->link_count; k++) {
+        const cw__link *l = &b->links[sp->link_first + k];
+        if (dup && has_link(g, n, l))
+            continue;
+        add_link(s, n, t, l);
+    }
+}
+
+int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_result *res)
+{
+    ins s;
+    memset(&s, 0, sizeof s);
+    s.g = g;
+    s.now = now;
+    s.cur = CW_NIL;
+    memset(res, 0, sizeof *res);
+    cw__rs rs = cw__read_lock(&g->ep);
+    size_t i = 0;
+    for (; i < b->n; i++) {
+        if ((i & 63) == 0) {
+            publish_bytes(&s);
+            if (over_budget(&s))
+                break;
+        }
+        uint64_t before = s.spans + s.dups;
+        insert_one(&s, b, &b->spans[i]);
+        if (s.oom && s.spans + s.dups == before) {
+            /* Could not place this span (pools at capacity or no memory). */
+            res->rejected_nomem++;
+            s.oom = 0;
+        }
+    }
+    if (s.cur != CW_NIL)
+        trace_unregister(g, s.cur);
+    publish_bytes(&s);
+    cw__read_unlock(&g->ep, rs);
+    cw__pool_cache_release(&g->nodes, &s.nc);
+    cw__pool_cache_release(&g->traces, &s.tc);
+    cw__pool_cache_release(&g->links, &s.lc);
+    cw__pool_cache_release(&g->exts, &s.ec);
+
+    res->accepted = s.spans + s.dups;
+    res->duplicates = s.dups;
+    res->rejected_budget = b->n - i;
+    atomic_fetch_add_explicit(&g->spans_live, s.spans, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->traces_live, s.traces, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->links_live, s.links, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->duplicates, s.dups, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->parent_changes, s.moves, memory_order_relaxed);
+    return res->rejected_budget ? CW_EBUDGET : 0;
+}
+
+/* ---------------------------------------------------------- reclamation */
+
+/* Removes x from a CAS-pushed list (reclaimer only, invariant 2). */
+static void list_remove(_Atomic uint32_t *head, uint32_t x, _Atomic uint32_t *(*next)(cw__graph *,
+                                                                                 uint32_t),
+                        cw__graph *g)
+{
+    uint32_t xn = atomic_load_explicit(next(g, x), memory_order_relaxed);
+    uint32_t h = x;
+    if (atomic_compare_exchange_strong_explicit(head, &h, xn, memory_order_release,
+                                                memory_order_acquire))
+        return;
+    /* Not the head (or no longer): find the predecessor. Pushes only add
+     * at the head, so x is still reachable from it. */
+    for (uint32_t p = h; p != CW_NIL;) {
+        _Atomic uint32_t *pn = next(g, p);
+        uint32_t nx = atomic_load_explicit(pn, memory_order_acquire);
+        if (nx == x) {
+            atomic_store_explicit(pn, xn, memory_order_release);
+            return;
+        }
+        p = nx;
+    }
+}
+
+static _Atomic uint32_t *node_hnext(cw__graph *g, uint32_t i)
+{
+    return &N(g, i)->hnext;
+}
+
+static _Atomic uint32_t *trace_hnext(cw__graph *g, uint32_t i)
+{
+    return &T(g, i)->hnext;
+}
+
+static _Atomic uint32_t *link_next_in(cw__graph *g, uint32_t i)
+{
+    return &L(g, i)->next_in;
+}
+
+static void done_push(cw__graph *g, uint32_t t)
+{
+    if (g->ndone == g->done_cap &&
+        cw__grow(g->mem, (void **)&g->done, &g->done_cap, g->ndone + 1, sizeof *g->done)) {
+        /* No memory for the list: complete it on a later tick. */
+        return;
+    }
+    g->done[g->ndone++] = t;
+}
+
+/* Moves a LIVE trace to COMPLETING and waits for its inserts to drain. */
+static bool freeze(cw__graph *g, uint32_t t)
+{
+    cw__trace *tr = T(g, t);
+    uint32_t sw = atomic_load_explicit(&tr->sw, memory_order_relaxed);
+    do {
+        if ((sw & 3) != CW_TRACE_LIVE)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&tr->sw, &sw,
+                                                    (sw & ~3u) | CW_TRACE_COMPLETING,
+                                                    memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    /* Acquire pairs with the inserts' release fetch_sub. */
+    for (unsigned spins = 0; atomic_load_explicit(&tr->sw, memory_order_acquire) >> 2; spins++)
+        if (spins > 64)
+            sched_yield();
+    return true;
+}
+
+/* Frees objects after the grace period. */
+typedef struct freelist {
+    uint32_t *v;
+    size_t n, cap;
+} freelist;
+
+static void fl_add(cw__graph *g, freelist *f, uint32_t i)
+{
+    if (f->n == f->cap && cw__grow(g->mem, (void **)&f->v, &f->cap, f->n + 1, sizeof *f->v))
+        return; /* leaks the object until the graph is freed; counted below */
+    f->v[f->n++] = i;
+}
+
+static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, freelist *fe)
+{
+    cw__trace *tr = T(g, t);
+    for (uint32_t n = atomic_load_explicit(&tr->nodes, memory_order_acquire); n != CW_NIL;
+         n = N(g, n)->next_in_trace) {
+        cw__node *nd = N(g, n);
+        list_remove(&g->nb[node_hash(t, cw__node_span_id(nd)) & g->nmask], n, node_hnext,
+                    g);
+        uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
+        if (e != CW_NIL) {
+            cw__ext *x = X(g, e);
+            /* Our links: leave their targets' in-lists. */
+            for (uint32_t l = atomic_load_explicit(&x->links_out, memory_order_acquire);
+                 l != CW_NIL; l = L(g, l)->next_out) {
+                uint32_t d = atomic_load_explicit(&L(g, l)->dst, memory_order_acquire);
+                if (d != CW_NIL) {
+                    uint32_t de = atomic_load_explicit(&N(g, d)->ext, memory_order_acquire);
+                    list_remove(&X(g, de)->links_in, l, link_next_in, g);
+                }
+                fl_add(g, fl, l);
+            }
+            /* Links into us from other traces: their target is gone. */
+            for (uint32_t l = atomic_load_explicit(&x->links_in, memory_order_acquire);
+                 l != CW_NIL; l = atomic_load_explicit(&L(g, l)->next_in, memory_order_acquire))
+                if (N(g, L(g, l)->src)->trace != t)
+                    atomic_store_explicit(&L(g, l)->dst, CW_NIL, memory_order_release);
+            for (uint32_t r = atomic_load_explicit(&x->moved_in, memory_order_acquire);
+                 r != CW_NIL; r = atomic_load_explicit(&L(g, r)->next_in, memory_order_acquire))
+                fl_add(g, fl, r);
+            fl_add(g, fe, e);
+        }
+        fl_add(g, fn, n);
+    }
+    list_remove(&g->tb[tid_hash(cw__trace_id(tr)) & g->tmask], t, trace_hnext, g);
+    atomic_store_explicit(&tr->sw, CW_TRACE_DEAD, memory_order_release);
+}
+
+static uint64_t complete_and_reclaim(cw__graph *g)
+{
+    uint64_t n = g->ndone;
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < g->ndone; i++)
+        if (g->on_complete)
+            g->on_complete(g->ctx, g, g->done[i]);
+    freelist fn = {0}, fl = {0}, fe = {0};
+    uint64_t spans = 0;
+    for (size_t i = 0; i < g->ndone; i++) {
+        spans += atomic_load_explicit(&T(g, g->done[i])->nspans, memory_order_relaxed);
+        unlink_trace(g, g->done[i], &fn, &fl, &fe);
+    }
+    cw__epoch_sync(&g->ep);
+    cw__pool_free_many(&g->nodes, fn.v, (uint32_t)fn.n);
+    cw__pool_free_many(&g->links, fl.v, (uint32_t)fl.n);
+    cw__pool_free_many(&g->exts, fe.v, (uint32_t)fe.n);
+    for (size_t i = 0; i < g->ndone; i++)
+        atomic_store_explicit(&T(g, g->done[i])->sw, CW_TRACE_FREE, memory_order_relaxed);
+    cw__pool_free_many(&g->traces, g->done, (uint32_t)g->ndone);
+    int64_t bytes = (int64_t)fn.n * NODE_BYTES + (int64_t)fl.n * LINK_BYTES +
+                    (int64_t)fe.n * EXT_BYTES + (int64_t)n * TRACE_BYTES;
+    atomic_fetch_sub_explicit(&g->bytes_live, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g->spans_live, spans, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g->traces_live, n, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&g->links_live, fl.n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g->traces_completed, n, memory_order_relaxed);
+    cw__free(g->mem, fn.v, fn.cap * sizeof *fn.v);
+    cw__free(g->mem, fl.v, fl.cap * sizeof *fl.v);
+    cw__free(g->mem, fe.v, fe.cap * sizeof *fe.v);
+    g->ndone = 0;
+    return n;
+}
+
+static uint64_t sweep(cw__graph *g, uint64_t now, bool all)
+{
+    pthread_mutex_lock(&g->tick_lock);
+    uint32_t hw = atomic_load_explicit(&g->traces.bump, memory_order_acquire);
+    if (hw > g->traces.max)
+        hw = g->traces.max;
+    for (uint32_t t = 0; t < hw; t++) {
+        cw__trace *tr = T(g, t);
+        if ((atomic_load_explicit(&tr->sw, memory_order_acquire) & 3) != CW_TRACE_LIVE)
+            continue;
+        uint64_t last = atomic_load_explicit(&tr->last_seen, memory_order_relaxed);
+        bool due = all || (now >= last && now - last >= g->lim.idle_ns) ||
+                   (now >= tr->first_seen && now - tr->first_seen >= g->lim.max_age_ns);
+        if (due && freeze(g, t))
+            done_push(g, t);
+    }
+    uint64_t n = complete_and_reclaim(g);
+    pthread_mutex_unlock(&g->tick_lock);
+    return n;
+}
+
+uint64_t cw__graph_tick(cw__graph *g, uint64_t now)
+{
+    return sweep(g, now, false);
+}
+
+uint64_t cw__graph_flush(cw__graph *g)
+{
+    return sweep(g, 0, true);
+}
+
+/* -------------------------------------------------------------- reading */
+
+cw__rs cw__graph_read_lock(cw__graph *g)
+{
+    return cw__read_lock(&g->ep);
+}
+
+void cw__graph_read_unlock(cw__graph *g, cw__rs rs)
+{
+    cw__read_unlock(&g->ep, rs);
+}
+
+const cw__node *cw__graph_node(const cw__graph *g, uint32_t i)
+{
+    return N(g, i);
+}
+
+const cw__trace *cw__graph_trace(const cw__graph *g, uint32_t i)
+{
+    return T(g, i);
+}
+
+const cw__link_node *cw__graph_link(const cw__graph *g, uint32_t i)
+{
+    return L(g, i);
+}
+
+const cw__ext *cw__graph_ext(const cw__graph *g, uint32_t i)
+{
+    return X(g, i);
+}
+
+bool cw__graph_node_read(const cw__graph *g, uint32_t i, cw__payload *out)
+{
+    return node_read_raw(g, N(g, i), out);
+}
+
+uint32_t cw__graph_find_trace(cw__graph *g, cw__tid id)
+{
+    return find_live_trace(g, id, atomic_load_explicit(&g->tb[tid_hash(id) & g->tmask],
+                                                       memory_order_acquire),
+                           CW_NIL);
+}
+
+uint32_t cw__graph_find_node(cw__graph *g, uint32_t trace, uint64_t sid)
+{
+    return find_node_in(g, trace, sid,
+                        atomic_load_explicit(&g->nb[node_hash(trace, sid) & g->nmask],
+                                             memory_order_acquire),
+                        CW_NIL);
+}
+
+static bool parent_is(const cw__graph *g, uint32_t child, uint32_t parent)
+{
+    cw__payload p;
+    return cw__graph_node_read(g, child, &p) && p.parent == parent;
+}
+
+void cw__children_begin(const cw__graph *g, uint32_t i, cw__child_iter *it)
+{
+    it->i = i;
+    it->phase = 0;
+    it->next = atomic_load_explicit(&N(g, i)->first_child, memory_order_acquire);
+}
+
+uint32_t cw__children_next(const cw__graph *g, cw__child_iter *it)
+{
+    for (;;) {
+        if (it->next == CW_NIL) {
+            if (it->phase == 1)
+                return CW_NIL;
+            it->phase = 1;
+            uint32_t e = atomic_load_explicit(&N(g, it->i)->ext, memory_order_acquire);
+            it->next = e == CW_NIL ? CW_NIL
+                                   : atomic_load_explicit(&X(g, e)->moved_in,
+                                                          memory_order_acquire);
+            continue;
+        }
+        uint32_t c, cur = it->next;
+        if (it->phase == 0) {
+            c = cur;
+            it->next = N(g, cur)->next_sibling;
+        } else {
+            c = L(g, cur)->src & ~CW_LINK_CHILD_REF;
+            it->next = atomic_load_explicit(&L(g, cur)->next_in, memory_order_acquire);
+        }
+        /* A duplicate may have moved the child elsewhere. */
+        if (parent_is(g, c, it->i))
+            return c;
+    }
+}
+
+uint32_t cw__links_out(const cw__graph *g, uint32_t i)
+{
+    uint32_t e = atomic_load_explicit(&N(g, i)->ext, memory_order_acquire);
+    return e == CW_NIL ? CW_NIL : atomic_load_explicit(&X(g, e)->links_out, memory_order_acquire);
+}
+
+uint32_t cw__links_in(const cw__graph *g, uint32_t i)
+{
+    uint32_t e = atomic_load_explicit(&N(g, i)->ext, memory_order_acquire);
+    return e == CW_NIL ? CW_NIL : atomic_load_explicit(&X(g, e)->links_in, memory_order_acquire);
+}
+
+/* ----------------------------------------------------------------- stats */
+
+void cw__graph_stats_get(const cw__graph *g, cw__graph_stats *out)
+{
+    cw__graph *m = (cw__graph *)g;
+    out->spans_live = atomic_load_explicit(&m->spans_live, memory_order_relaxed);
+    out->nodes_live = atomic_load_explicit(&m->nodes.in_use, memory_order_relaxed);
+    out->traces_live = atomic_load_explicit(&m->traces_live, memory_order_relaxed);
+    out->links_live = atomic_load_explicit(&m->links_live, memory_order_relaxed);
+    out->traces_completed = atomic_load_explicit(&m->traces_completed, memory_order_relaxed);
+    out->duplicates = atomic_load_explicit(&m->duplicates, memory_order_relaxed);
+    out->parent_changes = atomic_load_explicit(&m->parent_changes, memory_order_relaxed);
+    int64_t b = atomic_load_explicit(&m->bytes_live, memory_order_relaxed);
+    out->bytes_live = b > 0 ? (uint64_t)b : 0;
+    out->bytes_index = (g->nmask + 1 + g->tmask + 1) * sizeof(uint32_t);
+}
+
+uint64_t cw__graph_bytes(const cw__graph *g)
+{
+    cw__graph_stats st;
+    cw__graph_stats_get(g, &st);
+    return st.bytes_live + st.bytes_index;
+}

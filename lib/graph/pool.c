@@ -1,0 +1,174 @@
+/*
+ * Index-addressed object pools for the graph.
+ *
+ * Algorithm. Objects live in chunks of 2^CW_POOL_CHUNK_SHIFT, allocated on
+ * first use and installed by CAS; an index names (chunk, slot) forever.
+ * Never-used objects come from an atomic bump counter. Freed objects (only
+ * ever freed by the graph's reclaimer, after a grace period) are chained into
+ * segments of up to SEG objects through their first two words, and segments
+ * are pushed on a Treiber stack whose head is {first object, tag}; taking
+ * objects pops a whole segment into the caller's cache.
+ *
+ * Invariants. (1) An object on the free stack is reachable from exactly one
+ * segment. (2) While an object is free, word 0 holds the next object of its
+ * segment (CW_NIL at the end) and, in a segment's first object, word 1 holds
+ * the first object of the next segment. (3) Every access to those two words,
+ * free or in use, is atomic: a thread that read a stale head may still read
+ * them after the object has been reused, and that must not be a data race
+ * (objects therefore begin with two _Atomic uint32_t, see graph.h).
+ *
+ * Progress: lock-free. A pop or push retries only when another pop or push
+ * succeeded; the tag makes a stale head (ABA) fail its CAS.
+ *
+ * Ordering guarantees. Push CAS is release and pop loads/CAS acquire: the
+ * segment's chain words written by the pusher are visible to the popper
+ * before it walks them. Chunk installation is acq_rel/acquire so that a
+ * chunk's memory is seen allocated by whoever gets an index into it; later
+ * accesses rely on that index having been delivered with acquire.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include "graph.h"
+
+#define CHUNK (1u << CW_POOL_CHUNK_SHIFT)
+#define EMPTY ((uint64_t)CW_NIL)
+
+static uint64_t head_pack(uint32_t idx, uint32_t tag)
+{
+    return (uint64_t)tag << 32 | idx;
+}
+
+static _Atomic uint32_t *word(cw__pool *p, uint32_t i, int w)
+{
+    return (_Atomic uint32_t *)cw__pool_at(p, i) + w;
+}
+
+int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max)
+{
+    memset(p, 0, sizeof *p);
+    if (elem < 8 || max == 0 || max >= CW_NIL)
+        return CW_EINVAL;
+    p->mem = mem;
+    p->elem = elem;
+    p->max = max;
+    p->nchunks = (uint32_t)(((uint64_t)max + CHUNK - 1) >> CW_POOL_CHUNK_SHIFT);
+    p->chunks = cw__calloc(mem, p->nchunks * sizeof *p->chunks);
+    if (!p->chunks)
+        return CW_ENOMEM;
+    atomic_init(&p->bump, 0);
+    atomic_init(&p->free_segs, EMPTY);
+    atomic_init(&p->in_use, 0);
+    return 0;
+}
+
+void cw__pool_destroy(cw__pool *p)
+{
+    if (!p->chunks)
+        return;
+    for (uint32_t c = 0; c < p->nchunks; c++)
+        cw__free(p->mem, atomic_load_explicit(&p->chunks[c], memory_order_relaxed),
+                 CHUNK * p->elem);
+    cw__free(p->mem, p->chunks, p->nchunks * sizeof *p->chunks);
+    p->chunks = NULL;
+}
+
+static bool ensure_chunk(cw__pool *p, uint32_t c)
+{
+    if (atomic_load_explicit(&p->chunks[c], memory_order_acquire))
+        return true;
+    unsigned char *mem = cw__calloc(p->mem, CHUNK * p->elem);
+    if (!mem)
+        return false;
+    unsigned char *expect = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&p->chunks[c], &expect, mem,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire))
+        cw__free(p->mem, mem, CHUNK * p->elem);
+    return true;
+}
+
+/* Pops one segment into the (empty) cache. Returns false when the stack is
+ * empty. */
+static bool pop_segment(cw__pool *p, cw__pool_cache *c)
+{
+    uint64_t h = atomic_load_explicit(&p->free_segs, memory_order_acquire);
+    for (;;) {
+        uint32_t first = (uint32_t)h;
+        if (first == CW_NIL)
+            return false;
+        /* May be stale (the segment popped and reused meanwhile): then the
+         * CAS fails on the tag, and the read was atomic (invariant 3). */
+        uint32_t next_seg = atomic_load_explicit(word(p, first, 1), memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(
+                &p->free_segs, &h, head_pack(next_seg, (uint32_t)(h >> 32) + 1),
+                memory_order_acquire, memory_order_acquire))
+            break;
+    }
+    /* Segments hold at most CW_POOL_SEG objects (push_chain). */
+    for (uint32_t i = (uint32_t)h; i != CW_NIL;
+         i = atomic_load_explicit(word(p, i, 0), memory_order_relaxed))
+        c->idx[c->n++] = i;
+    return true;
+}
+
+uint32_t cw__pool_get(cw__pool *p, cw__pool_cache *c)
+{
+    if (CW_UNLIKELY(c->n == 0) && !pop_segment(p, c)) {
+        /* Fresh objects, 32 at a time. */
+        uint32_t b = atomic_fetch_add_explicit(&p->bump, 32, memory_order_relaxed);
+        if (b >= p->max) {
+            atomic_fetch_sub_explicit(&p->bump, 32, memory_order_relaxed);
+            /* A segment may have been pushed meanwhile. */
+            if (!pop_segment(p, c))
+                return CW_NIL;
+        } else {
+            uint32_t e = b + 32 > p->max ? p->max : b + 32;
+            if (!ensure_chunk(p, b >> CW_POOL_CHUNK_SHIFT) ||
+                !ensure_chunk(p, (e - 1) >> CW_POOL_CHUNK_SHIFT))
+                return CW_NIL; /* the range is lost: out of memory anyway */
+            for (uint32_t i = e; i > b; i--)
+                c->idx[c->n++] = i - 1;
+        }
+    }
+    atomic_fetch_add_explicit(&p->in_use, 1, memory_order_relaxed);
+    return c->idx[--c->n];
+}
+
+void cw__pool_unget(cw__pool *p, cw__pool_cache *c, uint32_t i)
+{
+    /* The index came out of this cache, so there is room for it. */
+    atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
+    c->idx[c->n++] = i;
+}
+
+static void push_chain(cw__pool *p, const uint32_t *idx, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++)
+        atomic_store_explicit(word(p, idx[k], 0), k + 1 < n ? idx[k + 1] : CW_NIL,
+                              memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&p->free_segs, memory_order_relaxed);
+    do {
+        atomic_store_explicit(word(p, idx[0], 1), (uint32_t)h, memory_order_relaxed);
+    } while (!atomic_compare_exchange_weak_explicit(
+        &p->free_segs, &h, head_pack(idx[0], (uint32_t)(h >> 32) + 1),
+        memory_order_release, memory_order_relaxed));
+}
+
+static void push_all(cw__pool *p, const uint32_t *idx, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k += CW_POOL_SEG)
+        push_chain(p, idx + k, n - k < CW_POOL_SEG ? n - k : CW_POOL_SEG);
+}
+
+void cw__pool_free_many(cw__pool *p, const uint32_t *idx, uint32_t n)
+{
+    atomic_fetch_sub_explicit(&p->in_use, n, memory_order_relaxed);
+    push_all(p, idx, n);
+}
+
+void cw__pool_cache_release(cw__pool *p, cw__pool_cache *c)
+{
+    if (c->n)
+        push_all(p, c->idx, c->n);
+    c->n = 0;
+}

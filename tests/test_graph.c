@@ -1,0 +1,364 @@
+/*
+ * lib/graph: the lock-free span graph.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "graphutil.h"
+
+/* --------------------------------------------------------------- basics */
+
+Test(graph_structure, parent_children_and_placeholders)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    /* Child first: its parent becomes a placeholder. */
+    cw__span a = mk(1, 0x10, 0, 1), b = mk(1, 0x11, 0x10, 2), c = mk(1, 0x12, 0x10, 3);
+    cr_assert_eq(insert_spans(&f, &b, 1, NULL, 0, 0), 0);
+    char *s = canon_of(&f, 1);
+    cr_assert_str_eq(s, "0000000000000010 placeholder children=11, out= in=\n"
+                        "0000000000000011 real parent=0000000000000010 name=2 end=2017 "
+                        "children= out= in=\n");
+    free(s);
+    cr_assert_eq(insert_spans(&f, &c, 1, NULL, 0, 0), 0);
+    cr_assert_eq(insert_spans(&f, &a, 1, NULL, 0, 0), 0);
+    s = canon_of(&f, 1);
+    cr_assert_str_eq(s, "0000000000000010 real parent=0000000000000000 name=1 end=2016 "
+                        "children=11,12, out= in=\n"
+                        "0000000000000011 real parent=0000000000000010 name=2 end=2017 "
+                        "children= out= in=\n"
+                        "0000000000000012 real parent=0000000000000010 name=3 end=2018 "
+                        "children= out= in=\n");
+    free(s);
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.spans_live, 3);
+    cr_assert_eq(st.nodes_live, 3);
+    cr_assert_eq(st.traces_live, 1);
+    gfx_free(&f);
+}
+
+Test(graph_structure, links_both_directions_across_traces)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    /* Consumer (trace 2) before its producer (trace 1). */
+    cw__span cons = mk(2, 0x20, 0, 5);
+    cons.kind = CW_KIND_CONSUMER;
+    lk l = {0, 1, 0x10};
+    cr_assert_eq(insert_spans(&f, &cons, 1, &l, 1, 0), 0);
+    char *p = canon_of(&f, 1);
+    cr_assert_str_eq(p, "0000000000000010 placeholder children= out= in=20,\n",
+                     "the producer's trace holds a placeholder that knows its consumer");
+    free(p);
+    cw__span prod = mk(1, 0x10, 0, 4);
+    prod.kind = CW_KIND_PRODUCER;
+    cr_assert_eq(insert_spans(&f, &prod, 1, NULL, 0, 0), 0);
+    p = canon_of(&f, 1);
+    cr_assert_str_eq(p, "0000000000000010 real parent=0000000000000000 name=4 end=2016 "
+                        "children= out= in=20,\n");
+    free(p);
+    char *c = canon_of(&f, 2);
+    cr_assert_str_eq(c, "0000000000000020 real parent=0000000000000000 name=5 end=2032 "
+                        "children= out=11, in=\n");
+    free(c);
+    gfx_free(&f);
+}
+
+/* Every order of arrival gives the same graph: a trace of 7 spans with a
+ * deep chain, a fan-out, an orphan and a link to another trace, inserted in
+ * all 5,040 orders. */
+Test(graph_structure, every_arrival_order_gives_the_same_graph)
+{
+    cw__span sp[7] = {
+        mk(1, 0xa, 0, 1),     mk(1, 0xb, 0xa, 2), mk(1, 0xc, 0xa, 3), mk(1, 0xd, 0xb, 4),
+        mk(1, 0xe, 0xd, 5),   mk(1, 0xf, 0xc, 6), mk(1, 0x77, 0x99, 7), /* orphan */
+    };
+    lk links[2] = {{4, 2, 0x50}, {1, 1, 0xf}}; /* cross-trace and same-trace */
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cr_assert_eq(insert_spans(&f, sp, 7, links, 2, 0), 0);
+    char *want1 = canon_of(&f, 1), *want2 = canon_of(&f, 2);
+    gfx_free(&f);
+
+    int perm[7] = {0, 1, 2, 3, 4, 5, 6}, c[7] = {0};
+    unsigned count = 0;
+    /* Heap's algorithm, iterative. */
+    for (int i = 0;;) {
+        cw__span order[7];
+        lk ol[2];
+        for (int k = 0; k < 7; k++) {
+            order[k] = sp[perm[k]];
+            for (int m = 0; m < 2; m++)
+                if (links[m].from == perm[k]) {
+                    ol[m] = links[m];
+                    ol[m].from = k;
+                }
+        }
+        gfx_init(&f, 1 << 20);
+        /* One span per batch, so every span meets the others as a later
+         * arrival. */
+        for (int k = 0; k < 7; k++) {
+            lk one[2];
+            size_t no = 0;
+            for (int m = 0; m < 2; m++)
+                if (ol[m].from == k) {
+                    one[no] = ol[m];
+                    one[no++].from = 0;
+                }
+            cr_assert_eq(insert_spans(&f, &order[k], 1, one, no, 0), 0);
+        }
+        char *got1 = canon_of(&f, 1), *got2 = canon_of(&f, 2);
+        cr_assert_str_eq(got1, want1, "permutation %u", count);
+        cr_assert_str_eq(got2, want2, "permutation %u", count);
+        free(got1);
+        free(got2);
+        gfx_free(&f);
+        count++;
+        while (i < 7 && c[i] >= i) {
+            c[i] = 0;
+            i++;
+        }
+        if (i >= 7)
+            break;
+        int j = (i % 2) ? c[i] : 0, t = perm[j];
+        perm[j] = perm[i];
+        perm[i] = t;
+        c[i]++;
+        i = 0;
+    }
+    cr_assert_eq(count, 5040);
+    free(want1);
+    free(want2);
+}
+
+Test(graph_duplicates, later_copy_wins_and_counts_once)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cw__span a = mk(1, 0x10, 0, 1), b = mk(1, 0x11, 0x10, 2), b2 = mk(1, 0x11, 0x10, 9);
+    b2.end_ns = 5000;
+    cr_assert_eq(insert_spans(&f, &a, 1, NULL, 0, 0), 0);
+    cr_assert_eq(insert_spans(&f, &b, 1, NULL, 0, 0), 0);
+    cr_assert_eq(insert_spans(&f, &b2, 1, NULL, 0, 0), 0);
+    char *s = canon_of(&f, 1);
+    cr_assert_str_eq(s, "0000000000000010 real parent=0000000000000000 name=1 end=2016 "
+                        "children=11, out= in=\n"
+                        "0000000000000011 real parent=0000000000000010 name=9 end=5000 "
+                        "children= out= in=\n");
+    free(s);
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.spans_live, 2);
+    cr_assert_eq(st.duplicates, 1);
+    gfx_free(&f);
+}
+
+Test(graph_duplicates, a_copy_naming_another_parent_moves_the_span)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cw__span sp[3] = {mk(1, 0x10, 0, 1), mk(1, 0x20, 0, 2), mk(1, 0x11, 0x10, 3)};
+    cr_assert_eq(insert_spans(&f, sp, 3, NULL, 0, 0), 0);
+    cw__span moved = mk(1, 0x11, 0x20, 3);
+    lk l = {0, 7, 0x70};
+    cr_assert_eq(insert_spans(&f, &moved, 1, &l, 1, 0), 0);
+    cr_assert_eq(insert_spans(&f, &moved, 1, &l, 1, 0), 0); /* again: no change */
+    char *s = canon_of(&f, 1);
+    cr_assert_str_eq(s, "0000000000000010 real parent=0000000000000000 name=1 end=2016 "
+                        "children= out= in=\n"
+                        "0000000000000011 real parent=0000000000000020 name=3 end=2017 "
+                        "children= out=77, in=\n"
+                        "0000000000000020 real parent=0000000000000000 name=2 end=2032 "
+                        "children=11, out= in=\n");
+    free(s);
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.duplicates, 2);
+    cr_assert_eq(st.parent_changes, 1);
+    cr_assert_eq(st.links_live, 1, "the duplicate's link is held once");
+    gfx_free(&f);
+}
+
+Test(graph_structure, long_and_negative_durations_keep_their_exact_end)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cw__span a = mk(1, 0x10, 0, 1), b = mk(1, 0x11, 0x10, 2);
+    a.end_ns = a.start_ns + (1ULL << 45); /* 9.7 hours */
+    b.end_ns = b.start_ns - 5;            /* clock skew */
+    cw__span both[2] = {a, b};
+    cr_assert_eq(insert_spans(&f, both, 2, NULL, 0, 0), 0);
+    cw__rs rs = cw__graph_read_lock(f.g);
+    uint32_t t = cw__graph_find_trace(f.g, (cw__tid){0xabc, 1});
+    cw__payload p;
+    cr_assert(cw__graph_node_read(f.g, cw__graph_find_node(f.g, t, 0x10), &p));
+    cr_assert_eq(p.end_ns, a.end_ns);
+    cr_assert(cw__graph_node_read(f.g, cw__graph_find_node(f.g, t, 0x11), &p));
+    cr_assert_eq(p.end_ns, b.end_ns);
+    cw__graph_read_unlock(f.g, rs);
+    gfx_free(&f);
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+Test(graph_lifecycle, idle_and_age_completion_with_a_driven_clock)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20); /* idle 10 us, max age 1 ms */
+    cw__span a = mk(1, 0x10, 0, 1), b = mk(2, 0x20, 0, 2);
+    cr_assert_eq(insert_spans(&f, &a, 1, NULL, 0, 1000), 0);
+    cr_assert_eq(insert_spans(&f, &b, 1, NULL, 0, 5000), 0);
+    cr_assert_eq(cw__graph_tick(f.g, 10999), 0, "trace 1 idle 9,999 ns: not yet");
+    cr_assert_eq(cw__graph_tick(f.g, 11000), 1, "trace 1 idle 10 us");
+    cr_assert_eq(f.completed.n, 1);
+    cr_assert(strncmp(f.completed.v[0], "0000000000000001", 16) == 0);
+    /* Trace 2 stays busy: a span every 5 us, until its age limit. */
+    uint64_t now = 5000;
+    while (now < 1005000) {
+        now += 5000;
+        cw__span more = mk(2, 0x20 + now, 0x20, 3);
+        cr_assert_eq(insert_spans(&f, &more, 1, NULL, 0, now), 0);
+        uint64_t done = cw__graph_tick(f.g, now);
+        if (now - 5000 < 1000000)
+            cr_assert_eq(done, 0, "at %llu", (unsigned long long)now);
+        else if (done)
+            break;
+    }
+    cr_assert_eq(f.completed.n, 2, "completed by max age");
+    /* A span after completion starts a new incarnation. */
+    cw__span late = mk(1, 0x99, 0x10, 4);
+    cr_assert_eq(insert_spans(&f, &late, 1, NULL, 0, now), 0);
+    char *s = canon_of(&f, 1);
+    cr_assert(strstr(s, "0000000000000010 placeholder"), "%s", s);
+    free(s);
+    cr_assert_eq(cw__graph_flush(f.g), 1, "only the new incarnation of trace 1 is live");
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.traces_live, 0);
+    cr_assert_eq(st.spans_live, 0);
+    cr_assert_eq(st.nodes_live, 0);
+    cr_assert_eq(st.bytes_live, 0);
+    cr_assert_eq(st.traces_completed, 3);
+    gfx_free(&f);
+}
+
+Test(graph_lifecycle, orphans_and_links_to_spans_never_received)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cw__span orphan = mk(1, 0x10, 0x99, 1);
+    lk l = {0, 5, 0x55};
+    cr_assert_eq(insert_spans(&f, &orphan, 1, &l, 1, 0), 0);
+    cr_assert_eq(cw__graph_flush(f.g), 2, "the orphan's trace and the link's placeholder trace");
+    cr_assert_eq(f.completed.n, 2);
+    bool saw_orphan = false, saw_target = false;
+    for (size_t i = 0; i < f.completed.n; i++) {
+        saw_orphan |= strstr(f.completed.v[i], "0000000000000099 placeholder children=10,") != NULL;
+        saw_target |= strstr(f.completed.v[i], "0000000000000055 placeholder children= out= "
+                                               "in=10,") != NULL;
+    }
+    cr_assert(saw_orphan);
+    cr_assert(saw_target);
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.bytes_live, 0);
+    gfx_free(&f);
+}
+
+Test(graph_lifecycle, a_completed_target_leaves_the_link_with_its_ids)
+{
+    gfx f;
+    gfx_init(&f, 1 << 20);
+    cw__span prod = mk(1, 0x10, 0, 1);
+    cr_assert_eq(insert_spans(&f, &prod, 1, NULL, 0, 0), 0);
+    cr_assert_eq(cw__graph_tick(f.g, 20000), 1);
+    cw__span cons = mk(2, 0x20, 0, 2);
+    lk l = {0, 1, 0x10};
+    cr_assert_eq(insert_spans(&f, &cons, 1, &l, 1, 20000), 0);
+    /* Now complete the new placeholder incarnation of trace 1 only. */
+    cw__span keep = mk(2, 0x21, 0x20, 3);
+    cr_assert_eq(insert_spans(&f, &keep, 1, NULL, 0, 25000), 0);
+    cr_assert_eq(cw__graph_tick(f.g, 30001), 1);
+    cw__rs rs = cw__graph_read_lock(f.g);
+    uint32_t t = cw__graph_find_trace(f.g, (cw__tid){0xabc, 2});
+    uint32_t n = cw__graph_find_node(f.g, t, 0x20);
+    uint32_t li = cw__links_out(f.g, n);
+    cr_assert_neq(li, CW_NIL);
+    const cw__link_node *ln = cw__graph_link(f.g, li);
+    cr_assert_eq(atomic_load(&((cw__link_node *)ln)->dst), CW_NIL, "target trace gone");
+    cr_assert_eq(cw__link_dst_span(ln), 0x10);
+    cr_assert_eq(cw__link_dst_trace(ln).lo, 1);
+    cw__graph_read_unlock(f.g, rs);
+    gfx_free(&f);
+}
+
+Test(graph_budget, refuses_spans_past_the_budget_and_counts_them)
+{
+    gfx f;
+    gfx_init(&f, 64 * 1024);
+    size_t n = 4000;
+    cw__span *sp = calloc(n, sizeof *sp);
+    for (size_t i = 0; i < n; i++)
+        sp[i] = mk(1 + i / 10, 0x1000 + i, 0, 1);
+    cw__batch b;
+    cw__batch_init(&b, &f.mem);
+    for (size_t i = 0; i < n; i++)
+        cw__batch_push_span(&b, &sp[i]);
+    cw__insert_result res;
+    cr_assert_eq(cw__graph_insert(f.g, &b, 0, &res), CW_EBUDGET);
+    cr_assert_gt(res.accepted, 100);
+    cr_assert_lt(res.accepted, n);
+    cr_assert_eq(res.accepted + res.rejected_budget + res.rejected_nomem, n);
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_leq(st.bytes_live, 64 * 1024 + 64 * 200, "over budget by at most a batch stride");
+    /* Completing frees room: the next insert is accepted. */
+    cw__graph_flush(f.g);
+    cw__batch_reset(&b);
+    cw__batch_push_span(&b, &sp[0]);
+    cr_assert_eq(cw__graph_insert(f.g, &b, 0, &res), 0);
+    cr_assert_eq(res.accepted, 1);
+    cw__batch_free(&b);
+    free(sp);
+    gfx_free(&f);
+}
+
+/* ------------------------------------------------------------- memory */
+
+Test(graph_budget, at_most_96_bytes_per_live_span_through_the_allocator)
+{
+    wl w;
+    wl_make(&w, 7, 200000, 512);
+    gfx f;
+    /* A budget the workload fills to about three quarters. */
+    uint64_t budget = w.spans * 96 * 4 / 3;
+    gfx_init(&f, budget);
+    uint64_t before = atomic_load(&f.mem.in_use);
+    for (size_t r = 0; r < w.n; r++) {
+        cw__insert_result res;
+        cr_assert_eq(cw__graph_insert(f.g, &w.batches[r], 0, &res), 0);
+    }
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    cr_assert_eq(st.spans_live, w.spans);
+    uint64_t bytes = atomic_load(&f.mem.in_use);
+    double per_span = (double)bytes / (double)st.spans_live;
+    cr_log_info("graph: %llu spans, %llu bytes through the allocator (%llu at creation), "
+                "%.1f bytes/span; accounted %.1f",
+                (unsigned long long)st.spans_live, (unsigned long long)bytes,
+                (unsigned long long)before, per_span,
+                (double)(st.bytes_live + st.bytes_index) / (double)st.spans_live);
+    cr_log_info("breakdown: nodes %llu traces %llu links %llu index %llu bytes_live %llu",
+                (unsigned long long)st.nodes_live, (unsigned long long)st.traces_live,
+                (unsigned long long)st.links_live, (unsigned long long)st.bytes_index,
+                (unsigned long long)st.bytes_live);
+    cr_assert_leq(per_span, 96.0, "%.1f bytes per live span", per_span);
+    gfx_free(&f);
+    wl_free(&w);
+}
+
