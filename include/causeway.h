@@ -93,6 +93,10 @@ typedef struct cw_allocator {
     void *(*malloc)(void *ctx, size_t size);
     void *(*realloc)(void *ctx, void *ptr, size_t old_size, size_t new_size);
     void (*free)(void *ctx, void *ptr, size_t size);
+    /* Optional: zeroed memory. NULL means malloc then memset; libc's calloc
+     * is better for large tables, whose pages then stay untouched (hence
+     * unbacked) until used. */
+    void *(*calloc)(void *ctx, size_t size);
     void *ctx;
 } cw_allocator;
 
@@ -132,6 +136,9 @@ typedef struct cw_engine_options {
      * regions...). Past it, new strings map to one overflow id and are
      * counted. Default 262,144 (4 MiB of hash slots, allocated up front). */
     uint32_t intern_limit;
+    /* Bytes of trace and chain summaries kept after their spans are freed;
+     * past it the oldest chains are evicted (counted). Default 256 MiB. */
+    uint64_t summary_budget;
 } cw_engine_options;
 
 /* Fills o with the defaults documented above. Thread safety: any thread. */
@@ -234,6 +241,195 @@ CW_API int cw_engine_ingest(cw_engine *e, const void *buf, size_t len,
 CW_API int cw_engine_ingest_file(cw_engine *e, const char *path,
                                  cw_ingest_result *result);
 
+/* ------------------------------------------------------------------- time */
+
+/* Completes every live trace that has been idle for idle_timeout_ns or live
+ * for max_trace_age_ns at the engine clock's current time: computes its
+ * summary (and those of the chains it joins), calls the callbacks, and frees
+ * its spans. Returns the number of traces completed. Hosts call it
+ * periodically (the daemon does every 250 ms).
+ * Thread safety: any thread; calls are serialized internally (a second
+ * caller waits). Must not be called from a callback. */
+CW_API uint64_t cw_engine_tick(cw_engine *e);
+
+/* Completes every live trace now, whatever its age (end of input, shutdown).
+ * Returns the number completed. Thread safety: as cw_engine_tick(). */
+CW_API uint64_t cw_engine_flush(cw_engine *e);
+
+/* -------------------------------------------------------------- summaries */
+
+/* Ids in the summaries are lowercase hex, NUL-terminated. */
+#define CW_TRACE_ID_LEN 33
+
+/* SPEC.md section 3.1. Strings (root_function, and the functions filled by
+ * the calls below) are interned by the engine: valid until
+ * cw_engine_free(). */
+typedef struct cw_trace_summary {
+    char trace_id[CW_TRACE_ID_LEN];
+    char chain_id[CW_TRACE_ID_LEN];
+    uint64_t spans;
+    uint32_t span_depth;
+    uint32_t max_span_fanout;
+    uint32_t invocations;
+    uint32_t depth;
+    uint32_t max_fanout;
+    uint32_t retries;
+    uint32_t max_recursion;
+    uint32_t errors;
+    uint64_t start_unix_nano;
+    uint64_t duration_ns;
+    int complete;           /* 0 for a live trace (SPEC.md section 5) */
+    const char *root_function;
+    uint32_t nfunctions;    /* how many functions the trace has */
+} cw_trace_summary;
+
+/* SPEC.md section 3.2. */
+typedef struct cw_chain_summary {
+    char chain_id[CW_TRACE_ID_LEN];
+    uint32_t traces;
+    uint32_t invocations;
+    uint32_t depth;
+    uint32_t max_fanout;
+    uint32_t retries;
+    uint32_t max_recursion;
+    uint32_t nfunctions;
+} cw_chain_summary;
+
+/* SPEC.md section 3.3. */
+typedef struct cw_edge_summary {
+    const char *caller;
+    const char *callee;
+    int async;              /* 0: "sync", 1: "async" */
+    uint64_t calls;
+    uint64_t errors;
+    uint64_t retries;
+    uint64_t p50_ns;
+    uint64_t p99_ns;
+} cw_edge_summary;
+
+/* The summary of a trace (32 hex digits, either case): completed, or live
+ * (computed on the spot, complete = 0). functions (caller-owned, may be NULL
+ * when functions_cap is 0) receives the first functions_cap functions in
+ * SPEC.md order; out->nfunctions tells how many there are.
+ * Returns 0, CW_ENOTFOUND, CW_EINVAL (malformed id), CW_ENOMEM.
+ * Thread safety: any thread, concurrently with ingest and tick. */
+CW_API int cw_engine_trace(cw_engine *e, const char *trace_id, cw_trace_summary *out,
+                           const char **functions, size_t functions_cap);
+
+/* The summary of a chain by its id (the smallest trace id in it).
+ * Returns 0, CW_ENOTFOUND, CW_EINVAL. Thread safety: as cw_engine_trace(). */
+CW_API int cw_engine_chain(cw_engine *e, const char *chain_id, cw_chain_summary *out,
+                           const char **functions, size_t functions_cap);
+
+typedef enum cw_sort {
+    CW_SORT_DEPTH,
+    CW_SORT_FANOUT,
+    CW_SORT_RETRIES,
+    CW_SORT_RECURSION,
+    CW_SORT_SPANS,
+} cw_sort;
+
+/* The n completed traces largest by the key (ties: more spans, then trace
+ * id), into out[0..*count). Returns 0, CW_EINVAL or CW_ENOMEM.
+ * Thread safety: as cw_engine_trace(). */
+CW_API int cw_engine_top(cw_engine *e, cw_sort by, size_t n, cw_trace_summary *out,
+                         size_t *count);
+
+/* The n chains largest by the key (CW_SORT_SPANS ranks by invocations;
+ * ties: more traces, then chain id). As cw_engine_top(). */
+CW_API int cw_engine_top_chains(cw_engine *e, cw_sort by, size_t n, cw_chain_summary *out,
+                                size_t *count);
+
+/* Copies up to cap edge aggregates into out and sets *total to how many
+ * there are (call again with a larger array when *total > cap). Sorted by
+ * (caller, callee, kind). Returns 0 or CW_ENOMEM.
+ * Thread safety: as cw_engine_trace(). */
+CW_API int cw_engine_edges(cw_engine *e, cw_edge_summary *out, size_t cap, size_t *total);
+
+/* --------------------------------------------------------------- details */
+
+/* Retry groups and recursion details of one completed trace (SPEC.md
+ * section 3.4), copied out: the detail is owned by the caller and stays
+ * valid until cw_detail_free(), whatever the engine does meanwhile. */
+typedef struct cw_detail cw_detail;
+
+typedef struct cw_retry_group {
+    const char *caller;     /* function of the invocation making the calls */
+    const char *target;     /* what the attempts called */
+    uint32_t attempts;
+    uint32_t failed;        /* attempts that failed */
+    uint32_t retries;       /* attempts that were retries */
+    int final_status;       /* OTLP status code of the last attempt */
+    int redelivery;         /* 1: the platform redelivered one event
+                               (entry spans sharing faas.invocation_id) */
+    const uint64_t *span_ids; /* the attempts' span ids, in order */
+    size_t nspans;
+} cw_retry_group;
+
+/* Returns 0 and *out, CW_ENOTFOUND (no completed trace with that id),
+ * CW_EINVAL, CW_ENOMEM. Thread safety: as cw_engine_trace(). */
+CW_API int cw_engine_detail(cw_engine *e, const char *trace_id, cw_detail **out);
+CW_API void cw_detail_free(cw_detail *d);
+CW_API size_t cw_detail_retry_count(const cw_detail *d);
+/* Fills *out with group i (pointers valid until cw_detail_free()).
+ * Returns 0 or CW_EINVAL when i is out of range. */
+CW_API int cw_detail_retry_group(const cw_detail *d, size_t i, cw_retry_group *out);
+/* The function that recurses most, NULL when max_recursion is 1, and how
+ * often it appears on its deepest path. */
+CW_API const char *cw_detail_loop_function(const cw_detail *d, uint32_t *occurrences);
+/* The deepest recursion path, caller first: each invocation's function and
+ * entry span id. Returns the path's length; copies at most cap entries
+ * (either array may be NULL). */
+CW_API size_t cw_detail_loop_path(const cw_detail *d, const char **functions,
+                                  uint64_t *entry_spans, size_t cap);
+
+/* ------------------------------------------------------------- callbacks */
+
+/* Called on the thread running cw_engine_tick()/flush() for each trace that
+ * completes and each chain whose summary is (re)computed (a chain is
+ * recomputed when a later trace joins it). The pointers are valid for the
+ * call only. Set before ingesting; not thread-safe against a running tick. */
+typedef void (*cw_trace_fn)(void *ctx, const cw_trace_summary *s,
+                            const char *const *functions);
+typedef void (*cw_chain_fn)(void *ctx, const cw_chain_summary *s,
+                            const char *const *functions);
+CW_API void cw_engine_on_trace(cw_engine *e, cw_trace_fn fn, void *ctx);
+CW_API void cw_engine_on_chain(cw_engine *e, cw_chain_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ JSON */
+
+/* One-line JSON objects of SPEC.md section 3 (no newline). Return the length
+ * the object needs (excluding the NUL), like snprintf; buf receives at most
+ * cap bytes including the NUL. */
+CW_API size_t cw_trace_json(const cw_trace_summary *s, const char *const *functions, char *buf,
+                            size_t cap);
+CW_API size_t cw_chain_json(const cw_chain_summary *s, const char *const *functions, char *buf,
+                            size_t cap);
+CW_API size_t cw_edge_json(const cw_edge_summary *s, char *buf, size_t cap);
+
+enum {
+    CW_DUMP_TRACES = 1,
+    CW_DUMP_CHAINS = 2,
+    CW_DUMP_EDGES = 4,
+    CW_DUMP_ALL = 7,
+};
+
+/* Writes the chosen objects as JSON lines in SPEC.md section 3.1 order:
+ * completed traces by trace_id, then chains by chain_id, then edges by
+ * (caller, callee, kind). write gets one line at a time (with its newline)
+ * and returns nonzero to stop. Returns 0, CW_ENOMEM, or write's nonzero
+ * value. Thread safety: as cw_engine_trace(). */
+typedef int (*cw_write_fn)(void *ctx, const char *line, size_t len);
+CW_API int cw_engine_dump(cw_engine *e, unsigned what, cw_write_fn write, void *ctx);
+
+/* Writes the invocation graph of a completed trace, or of a chain (id of
+ * either) as Graphviz DOT: one node per invocation (function and entry
+ * span), one cluster per trace, solid edges for sync calls, dashed for async
+ * ones through a parent, dotted for span links. Returns 0, CW_ENOTFOUND,
+ * CW_EINVAL, CW_ENOMEM or write's nonzero value.
+ * Thread safety: as cw_engine_trace(). */
+CW_API int cw_engine_dot(cw_engine *e, const char *id, cw_write_fn write, void *ctx);
+
 /* ------------------------------------------------------------------ stats */
 
 typedef struct cw_stats {
@@ -244,10 +440,20 @@ typedef struct cw_stats {
     uint64_t spans_rejected;
     uint64_t rejected[CW_REJECT_COUNT];
     uint64_t links_dropped;
-    uint64_t bytes_in_use;       /* everything the engine holds now */
-    uint64_t intern_strings;     /* distinct interned strings */
-    uint64_t intern_overflow;    /* lookups that got the overflow id */
-    uint64_t strings_truncated;  /* values cut to max_attr_len */
+    uint64_t duplicates;        /* spans received again (counted once) */
+    uint64_t spans_live;        /* spans held in live traces */
+    uint64_t traces_live;
+    uint64_t traces_completed;
+    uint64_t chains;            /* chain summaries held */
+    uint64_t summaries;         /* trace summaries held */
+    uint64_t summaries_evicted; /* dropped for the summary budget */
+    uint64_t links_pending;     /* links waiting for their target trace */
+    uint64_t links_unresolved;  /* target trace known, span not a call site */
+    uint64_t bytes_in_use;      /* everything the engine holds now */
+    uint64_t bytes_live_spans;  /* what counts against memory_budget */
+    uint64_t intern_strings;    /* distinct interned strings */
+    uint64_t intern_overflow;   /* lookups that got the overflow id */
+    uint64_t strings_truncated; /* values cut to max_attr_len */
 } cw_stats;
 
 /* Copies the engine's counters into *out. Each counter is read atomically;

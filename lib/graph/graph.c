@@ -137,6 +137,24 @@ static uint64_t node_hash(uint32_t trace, uint64_t sid)
     return cw__mix64(sid ^ ((uint64_t)trace << 32 | trace));
 }
 
+/* Bucket heads hold index + 1, so that 0 is empty: a zeroed (calloc'ed)
+ * table needs no initialization pass, and a table sized for a large budget
+ * costs only address space until used. CW_NIL + 1 wraps to 0. */
+static uint32_t bload(_Atomic uint32_t *b, memory_order mo)
+{
+    return atomic_load_explicit(b, mo) - 1u;
+}
+
+/* Release on success (publication), acquire on failure (the new head). */
+static bool bcas(_Atomic uint32_t *b, uint32_t *expect, uint32_t desired)
+{
+    uint32_t e = *expect + 1u;
+    bool ok = atomic_compare_exchange_strong_explicit(b, &e, desired + 1u, memory_order_release,
+                                                      memory_order_acquire);
+    *expect = e - 1u;
+    return ok;
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
@@ -174,8 +192,8 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
         nb <<= 1;
     uint64_t tbn = nb / 8 < (1u << BUCKET_BITS_MIN) ? 1u << BUCKET_BITS_MIN : nb / 8;
     if (!r) {
-        g->nb = cw__malloc(mem, nb * sizeof *g->nb);
-        g->tb = cw__malloc(mem, tbn * sizeof *g->tb);
+        g->nb = cw__calloc(mem, nb * sizeof *g->nb);
+        g->tb = cw__calloc(mem, tbn * sizeof *g->tb);
         if (!g->nb || !g->tb)
             r = CW_ENOMEM;
     }
@@ -187,10 +205,6 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
     }
     g->nmask = nb - 1;
     g->tmask = tbn - 1;
-    for (uint64_t i = 0; i < nb; i++)
-        atomic_init(&g->nb[i], CW_NIL);
-    for (uint64_t i = 0; i < tbn; i++)
-        atomic_init(&g->tb[i], CW_NIL);
     pthread_mutex_init(&g->tick_lock, NULL);
     *out = g;
     return 0;
@@ -367,7 +381,7 @@ static uint32_t trace_register(ins *s, cw__tid id, bool create)
     cw__graph *g = s->g;
     _Atomic uint32_t *b = &g->tb[tid_hash(id) & g->tmask];
     for (;;) {
-        uint32_t head = atomic_load_explicit(b, memory_order_acquire);
+        uint32_t head = bload(b, memory_order_acquire);
         uint32_t t = find_live_trace(g, id, head, CW_NIL);
         if (t == CW_NIL) {
             if (!create)
@@ -390,8 +404,7 @@ static uint32_t trace_register(ins *s, cw__tid id, bool create)
             for (;;) {
                 atomic_store_explicit(&nt->hnext, head, memory_order_relaxed);
                 uint32_t seen = head;
-                if (atomic_compare_exchange_strong_explicit(b, &head, t, memory_order_release,
-                                                            memory_order_acquire)) {
+                if (bcas(b, &head, t)) {
                     s->traces++;
                     s->bytes += TRACE_BYTES;
                     break;
@@ -454,7 +467,7 @@ static uint32_t node_get(ins *s, uint32_t trace, uint64_t sid, const uint32_t *p
 {
     cw__graph *g = s->g;
     _Atomic uint32_t *b = &g->nb[node_hash(trace, sid) & g->nmask];
-    uint32_t head = atomic_load_explicit(b, memory_order_acquire);
+    uint32_t head = bload(b, memory_order_acquire);
     *created = false;
     uint32_t n = find_node_in(g, trace, sid, head, CW_NIL);
     if (n != CW_NIL)
@@ -481,8 +494,7 @@ static uint32_t node_get(ins *s, uint32_t trace, uint64_t sid, const uint32_t *p
     for (;;) {
         atomic_store_explicit(&nd->hnext, head, memory_order_relaxed);
         uint32_t seen = head;
-        if (atomic_compare_exchange_strong_explicit(b, &head, n, memory_order_release,
-                                                    memory_order_acquire))
+        if (bcas(b, &head, n))
             break;
         uint32_t other = find_node_in(g, trace, sid, head, seen);
         if (other != CW_NIL) {
@@ -790,15 +802,16 @@ int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_
 
 /* ---------------------------------------------------------- reclamation */
 
-/* Removes x from a CAS-pushed list (reclaimer only, invariant 2). */
-static void list_remove(_Atomic uint32_t *head, uint32_t x, _Atomic uint32_t *(*next)(cw__graph *,
-                                                                                 uint32_t),
-                        cw__graph *g)
+/* Removes x from a CAS-pushed list (reclaimer only, invariant 2). A bucket
+ * head is index + 1 (see bload). */
+static void list_remove(_Atomic uint32_t *head, bool bucket, uint32_t x,
+                        _Atomic uint32_t *(*next)(cw__graph *, uint32_t), cw__graph *g)
 {
     uint32_t xn = atomic_load_explicit(next(g, x), memory_order_relaxed);
     uint32_t h = x;
-    if (atomic_compare_exchange_strong_explicit(head, &h, xn, memory_order_release,
-                                                memory_order_acquire))
+    if (bucket ? bcas(head, &h, xn)
+               : atomic_compare_exchange_strong_explicit(head, &h, xn, memory_order_release,
+                                                         memory_order_acquire))
         return;
     /* Not the head (or no longer): find the predecessor. Pushes only add
      * at the head, so x is still reachable from it. */
@@ -876,7 +889,7 @@ static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, f
     for (uint32_t n = atomic_load_explicit(&tr->nodes, memory_order_acquire); n != CW_NIL;
          n = N(g, n)->next_in_trace) {
         cw__node *nd = N(g, n);
-        list_remove(&g->nb[node_hash(t, cw__node_span_id(nd)) & g->nmask], n, node_hnext,
+        list_remove(&g->nb[node_hash(t, cw__node_span_id(nd)) & g->nmask], true, n, node_hnext,
                     g);
         uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
         if (e != CW_NIL) {
@@ -887,7 +900,7 @@ static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, f
                 uint32_t d = atomic_load_explicit(&L(g, l)->dst, memory_order_acquire);
                 if (d != CW_NIL) {
                     uint32_t de = atomic_load_explicit(&N(g, d)->ext, memory_order_acquire);
-                    list_remove(&X(g, de)->links_in, l, link_next_in, g);
+                    list_remove(&X(g, de)->links_in, false, l, link_next_in, g);
                 }
                 fl_add(g, fl, l);
             }
@@ -903,7 +916,7 @@ static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, f
         }
         fl_add(g, fn, n);
     }
-    list_remove(&g->tb[tid_hash(cw__trace_id(tr)) & g->tmask], t, trace_hnext, g);
+    list_remove(&g->tb[tid_hash(cw__trace_id(tr)) & g->tmask], true, t, trace_hnext, g);
     atomic_store_explicit(&tr->sw, CW_TRACE_DEAD, memory_order_release);
 }
 
@@ -1012,16 +1025,14 @@ bool cw__graph_node_read(const cw__graph *g, uint32_t i, cw__payload *out)
 
 uint32_t cw__graph_find_trace(cw__graph *g, cw__tid id)
 {
-    return find_live_trace(g, id, atomic_load_explicit(&g->tb[tid_hash(id) & g->tmask],
-                                                       memory_order_acquire),
+    return find_live_trace(g, id, bload(&g->tb[tid_hash(id) & g->tmask], memory_order_acquire),
                            CW_NIL);
 }
 
 uint32_t cw__graph_find_node(cw__graph *g, uint32_t trace, uint64_t sid)
 {
     return find_node_in(g, trace, sid,
-                        atomic_load_explicit(&g->nb[node_hash(trace, sid) & g->nmask],
-                                             memory_order_acquire),
+                        bload(&g->nb[node_hash(trace, sid) & g->nmask], memory_order_acquire),
                         CW_NIL);
 }
 

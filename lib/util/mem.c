@@ -20,6 +20,12 @@ static void *libc_realloc(void *ctx, void *p, size_t old_n, size_t new_n)
     return realloc(p, new_n);
 }
 
+static void *libc_calloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return calloc(1, n);
+}
+
 static void libc_free(void *ctx, void *p, size_t n)
 {
     (void)ctx;
@@ -35,6 +41,7 @@ void cw__mem_init(cw__mem *m, const cw_allocator *a)
         m->a.malloc = libc_malloc;
         m->a.realloc = libc_realloc;
         m->a.free = libc_free;
+        m->a.calloc = libc_calloc;
         m->a.ctx = NULL;
     }
     atomic_init(&m->in_use, 0);
@@ -50,9 +57,15 @@ void *cw__malloc(cw__mem *m, size_t n)
 
 void *cw__calloc(cw__mem *m, size_t n)
 {
-    void *p = cw__malloc(m, n);
+    if (!m->a.calloc) {
+        void *p = cw__malloc(m, n);
+        if (p)
+            memset(p, 0, n);
+        return p;
+    }
+    void *p = m->a.calloc(m->a.ctx, n ? n : 1);
     if (p)
-        memset(p, 0, n);
+        atomic_fetch_add_explicit(&m->in_use, n, memory_order_relaxed);
     return p;
 }
 
@@ -92,4 +105,29 @@ int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem)
     *arr = p;
     *cap = n;
     return 0;
+}
+
+void *cw__scratch_get(cw__scratch *s, size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 1;
+    if (s->k == CW_SCRATCH_MAX) {
+        s->failed = true;
+        return NULL;
+    }
+    void *p = cw__calloc(s->m, bytes);
+    if (!p) {
+        s->failed = true;
+        return NULL;
+    }
+    s->p[s->k] = p;
+    s->n[s->k++] = bytes;
+    return p;
+}
+
+void cw__scratch_free(cw__scratch *s)
+{
+    for (int i = 0; i < s->k; i++)
+        cw__free(s->m, s->p[i], s->n[i]);
+    s->k = 0;
 }

@@ -51,6 +51,22 @@ void cw__free(cw__mem *m, void *p, size_t n);
  * doubles. Returns 0 or CW_ENOMEM (the array is left as it was). */
 int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem);
 
+/* Scratch allocations of one computation, zeroed, freed together. Past
+ * CW_SCRATCH_MAX allocations, or out of memory, get returns NULL and sets
+ * failed. */
+#define CW_SCRATCH_MAX 48
+
+typedef struct cw__scratch {
+    cw__mem *m;
+    void *p[CW_SCRATCH_MAX];
+    size_t n[CW_SCRATCH_MAX];
+    int k;
+    bool failed;
+} cw__scratch;
+
+void *cw__scratch_get(cw__scratch *s, size_t bytes);
+void cw__scratch_free(cw__scratch *s);
+
 /* ------------------------------------------------------------ byte order */
 
 CW_INLINE uint64_t cw__load_be64(const uint8_t *p)

@@ -1,0 +1,45 @@
+/*
+ * The engine: what ties decoding, the graph and the summary store together
+ * behind the public API. Private to lib/query (and the layers above it).
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#ifndef CW_ENGINE_H
+#define CW_ENGINE_H
+
+#include <pthread.h>
+
+#include "../chain/chain.h"
+
+struct cw_engine {
+    cw__mem mem;
+    cw_engine_options o;
+    cw__interner *in;
+    cw__graph *g;
+    cw__store *st;
+    /* Serializes sweeps (tick, flush): the store has one writer. Never taken
+     * on the ingest or query paths. */
+    pthread_mutex_t sweep_lock;
+    cw_trace_fn on_trace;
+    void *on_trace_ctx;
+    cw_chain_fn on_chain;
+    void *on_chain_ctx;
+    /* Records completed in the current sweep, for the trace callbacks. */
+    cw__record **swept;
+    size_t nswept, swept_cap;
+    const cw__chain **chains;
+    size_t nchains, chains_cap;
+    /* Relaxed counters: statistics. */
+    _Atomic uint64_t requests, requests_rejected, spans_received, spans_accepted,
+        spans_rejected, links_dropped, truncated, rejected[CW_REJECT_COUNT];
+};
+
+uint64_t cw__engine_now(cw_engine *e);
+/* Hex id (32 digits, either case) to a trace id. */
+bool cw__parse_tid(const char *s, cw__tid *out);
+void cw__fill_trace(cw_engine *e, const cw__record *r, cw_trace_summary *out,
+                    const char **functions, size_t cap);
+void cw__fill_chain(cw_engine *e, const cw__chain *c, cw_chain_summary *out,
+                    const char **functions, size_t cap);
+
+#endif
