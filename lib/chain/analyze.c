@@ -36,6 +36,12 @@ typedef struct umap {
     uint64_t mask;
 } umap;
 
+static void umap_free(cw__mem *m, umap *u)
+{
+    cw__free(m, u->k, (u->mask + 1) * sizeof *u->k);
+    cw__free(m, u->v, (u->mask + 1) * sizeof *u->v);
+}
+
 static bool umap_init(cw__mem *m, umap *u, size_t n)
 {
     uint64_t cap = 16;
@@ -44,13 +50,12 @@ static bool umap_init(cw__mem *m, umap *u, size_t n)
     u->mask = cap - 1;
     u->k = cw__calloc(m, cap * sizeof *u->k);
     u->v = cw__malloc(m, cap * sizeof *u->v);
-    return u->k && u->v;
-}
-
-static void umap_free(cw__mem *m, umap *u)
-{
-    cw__free(m, u->k, (u->mask + 1) * sizeof *u->k);
-    cw__free(m, u->v, (u->mask + 1) * sizeof *u->v);
+    if (u->k && u->v)
+        return true;
+    umap_free(m, u);
+    u->k = NULL;
+    u->v = NULL;
+    return false;
 }
 
 static void umap_put(umap *u, uint64_t key, uint32_t v)
@@ -163,6 +168,12 @@ static int spaninv_cmp(const void *a, const void *b)
 {
     const cw__spaninv *x = a, *y = b;
     return x->span_id < y->span_id ? -1 : x->span_id > y->span_id;
+}
+
+static bool linkable(cw__graph *g, const lspan *s)
+{
+    return s->inv != CW_NIL &&
+           (call_site(s) || s->entry || cw__links_in(g, s->node) != CW_NIL);
 }
 
 /* Is a span (read from the graph, maybe in another trace) an entry span? */
@@ -672,6 +683,7 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
         umap_free(m, &fm);
         r->functions = cw__malloc(m, (nf + 1) * sizeof *r->functions);
         r->fstart = cw__malloc(m, (nf + 1) * sizeof *r->fstart);
+        r->nfunctions = nf; /* the size cw__record_free() frees them with */
         if (!r->functions || !r->fstart)
             goto oom;
         /* Already in start order; equal starts sort by name. */
@@ -686,7 +698,6 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
             r->functions[j] = fns[i];
             r->fstart[j] = fstart[i];
         }
-        r->nfunctions = nf;
         r->start_ns = nreal ? sp[0].start : 0;
         r->duration_ns = nreal && end > r->start_ns ? end - r->start_ns : 0;
         /* Root: the earliest entry span without a parent, else the
@@ -709,16 +720,17 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
     /* 10. Spans a later link may name: call sites, entries, and spans
      * already linked to. */
     {
-        size_t ns = 0;
+        uint32_t ns = 0;
         for (size_t i = 0; i < nreal; i++)
-            ns += call_site(&sp[i]) || sp[i].entry || cw__links_in(g, sp[i].node) != CW_NIL;
+            ns += linkable(g, &sp[i]);
         r->spaninv = cw__malloc(m, (ns + 1) * sizeof *r->spaninv);
         if (!r->spaninv)
             goto oom;
+        r->nspaninv = ns; /* the size cw__record_free() frees it with */
+        uint32_t k = 0;
         for (size_t i = 0; i < nreal; i++)
-            if (sp[i].inv != CW_NIL &&
-                (call_site(&sp[i]) || sp[i].entry || cw__links_in(g, sp[i].node) != CW_NIL))
-                r->spaninv[r->nspaninv++] = (cw__spaninv){sp[i].sid, sp[i].inv};
+            if (linkable(g, &sp[i]))
+                r->spaninv[k++] = (cw__spaninv){sp[i].sid, sp[i].inv};
         qsort(r->spaninv, r->nspaninv, sizeof *r->spaninv, spaninv_cmp);
     }
 

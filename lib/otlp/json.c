@@ -447,9 +447,10 @@ static int integer(jctx *c, bool allow_neg, uint64_t *mag, bool *neg)
         v = v * 10 + dgt;
         p++;
     }
-    if (p - digits > 1 && *digits == '0') {
-        if (!quoted)
-            c->p = digits;
+    /* The JSON grammar forbids leading zeros in numbers; inside a string
+     * ("007", the 64-bit mapping) they are accepted, as Go's protojson does. */
+    if (!quoted && p - digits > 1 && *digits == '0') {
+        c->p = digits;
         return fail(c, "leading zero in an integer");
     }
     if (quoted) {

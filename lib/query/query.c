@@ -169,7 +169,8 @@ CW_API int cw_engine_top(cw_engine *e, cw_sort by, size_t n, cw_trace_summary *o
         v[nr++] = (ranked){sort_key(r, by), r->spans, r->id, r};
     }
     if (!rc) {
-        qsort(v, nr, sizeof *v, ranked_cmp);
+        if (nr)
+            qsort(v, nr, sizeof *v, ranked_cmp);
         for (size_t i = 0; i < n && i < nr; i++)
             cw__fill_trace(e, v[i].r, &out[i], NULL, 0);
         *count = n < nr ? n : nr;
@@ -233,7 +234,7 @@ CW_API int cw_engine_edges(cw_engine *e, cw_edge_summary *out, size_t cap, size_
     int rc = collect_edges(e, &v, &n, &vcap);
     if (!rc) {
         *total = n;
-        if (cap)
+        if (cap && n)
             memcpy(out, v, (cap < n ? cap : n) * sizeof *out);
     }
     cw__free(&e->mem, v, vcap * sizeof *v);
@@ -280,7 +281,8 @@ CW_API int cw_engine_detail(cw_engine *e, const char *trace_id, cw_detail **out)
             d->loop_spans = d->spans + r->ngroup_spans;
             d->loop_functions = (const char **)(d->loop_spans + r->nloop);
             d->ngroups = r->ngroups;
-            memcpy(d->spans, r->group_spans, r->ngroup_spans * sizeof *d->spans);
+            if (r->ngroup_spans)
+                memcpy(d->spans, r->group_spans, r->ngroup_spans * sizeof *d->spans);
             for (size_t i = 0; i < r->ngroups; i++) {
                 const cw__rgroup *g = &r->groups[i];
                 size_t end = i + 1 < r->ngroups ? r->groups[i + 1].first_span : r->ngroup_spans;
@@ -550,7 +552,8 @@ static int snapshot_ids(cw_engine *e, bool chains, cw__tid **ids, size_t *n, siz
         (*ids)[(*n)++] = id;
     }
     cw__store_read_unlock(e->st, rs);
-    qsort(*ids, *n, sizeof **ids, tid_cmp);
+    if (*n)
+        qsort(*ids, *n, sizeof **ids, tid_cmp);
     return rc;
 }
 
@@ -571,8 +574,10 @@ CW_API int cw_engine_dump(cw_engine *e, unsigned what, cw_write_fn write, void *
     out o = {.e = e, .write = write, .ctx = ctx};
     o.cap = 4096;
     o.buf = cw__malloc(&e->mem, o.cap);
-    if (!o.buf || ensure_fns(&o, 64))
+    if (!o.buf || ensure_fns(&o, 64)) {
+        cw__free(&e->mem, o.buf, o.cap);
         return CW_ENOMEM;
+    }
     int rc = 0;
     for (int pass = 0; pass < 2 && !rc; pass++) {
         bool chains = pass == 1;
@@ -679,7 +684,8 @@ CW_API int cw_engine_top_chains(cw_engine *e, cw_sort by, size_t n, cw_chain_sum
         v[nr++] = (cranked){chain_key(c, by), c->traces, c->id, c};
     }
     if (!rc) {
-        qsort(v, nr, sizeof *v, cranked_cmp);
+        if (nr)
+            qsort(v, nr, sizeof *v, cranked_cmp);
         for (size_t i = 0; i < n && i < nr; i++)
             cw__fill_chain(e, v[i].c, &out[i], NULL, 0);
         *count = n < nr ? n : nr;

@@ -1,0 +1,497 @@
+/*
+ * The public API (include/causeway.h): ingest and its results, files, limits,
+ * callbacks, queries, JSON, and allocation failure at every point.
+ *
+ * SPDX-License-Identifier: Apache-2.0
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "causeway.h"
+#include "support.h"
+
+static uint8_t *data(const char *rel, size_t *n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cwt_data_dir(), rel);
+    uint8_t *p = cwt_read_file(path, n);
+    cr_assert_not_null(p, "cannot read %s", path);
+    return p;
+}
+
+static char *data_path(const char *rel)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", cwt_data_dir(), rel);
+    return path;
+}
+
+static cw_engine *engine(void)
+{
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, NULL), 0);
+    return e;
+}
+
+Test(engine_api, options_defaults_follow_the_spec)
+{
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    cr_assert_eq(o.idle_timeout_ns, 10ull * 1000000000);
+    cr_assert_eq(o.max_decompressed_bytes, 64ull << 20);
+    cw_engine *e;
+    o.max_attr_len = 0;
+    cr_assert_eq(cw_engine_new(&e, &o), CW_EINVAL);
+    cw_engine_free(NULL);
+}
+
+Test(engine_ingest, protobuf_json_and_gzip_captures)
+{
+    cw_engine *e = engine();
+    const char *files[] = {"captures/fanout-proto-0000.pb", "captures/fanout-json-0000.json",
+                           "captures/fanout-proto-gzip-0000.pb.gz"};
+    unsigned enc[] = {CW_ENC_PROTOBUF, CW_ENC_JSON, CW_ENC_PROTOBUF | CW_ENC_GZIP};
+    for (int i = 0; i < 3; i++) {
+        size_t n;
+        uint8_t *p = data(files[i], &n);
+        cw_ingest_result r;
+        cr_assert_eq(cw_engine_ingest(e, p, n, enc[i], &r), 0, "%s: %s", files[i], r.reason);
+        cr_assert_eq(r.spans_accepted, 51);
+        cr_assert_eq(r.spans_rejected, 0);
+        cr_assert_null(r.reason);
+        free(p);
+    }
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_eq(st.requests, 3);
+    cr_assert_eq(st.spans_received, 153);
+    cr_assert_eq(st.spans_accepted, 153);
+    cr_assert_eq(st.traces_live, 3);
+    cr_assert_eq(cw_engine_flush(e), 3);
+    cw_engine_stats(e, &st);
+    cr_assert_eq(st.summaries, 3);
+    cr_assert_eq(st.spans_live, 0);
+    cw_engine_free(e);
+}
+
+Test(engine_ingest, a_bad_request_keeps_nothing_and_says_why)
+{
+    cw_engine *e = engine();
+    size_t n;
+    uint8_t *p = data("captures/retry-proto-0000.pb", &n);
+    cw_ingest_result r;
+    /* Truncated in the middle: the spans before the cut are not kept. */
+    cr_assert_eq(cw_engine_ingest(e, p, n - 7, CW_ENC_PROTOBUF, &r), CW_EPROTO);
+    cr_assert_not_null(r.reason);
+    cr_assert_eq(r.spans_accepted, 0);
+    cr_assert_eq(r.error, CW_EPROTO);
+    cr_assert_leq(r.error_offset, n);
+    cr_assert_eq(cw_engine_ingest(e, "{\"resourceSpans\":[", 18, CW_ENC_JSON, &r), CW_EJSON);
+    cr_assert_eq(cw_engine_ingest(e, p, n, CW_ENC_PROTOBUF | CW_ENC_GZIP, &r), CW_EGZIP);
+    cr_assert_eq(cw_engine_ingest(e, p, n, 0x77, &r), CW_EINVAL);
+    cr_assert_eq(cw_engine_ingest(e, NULL, 5, CW_ENC_JSON, &r), CW_EINVAL);
+    cr_assert_eq(cw_engine_ingest(e, NULL, 0, CW_ENC_PROTOBUF, &r), 0, "an empty request");
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_eq(st.spans_accepted, 0);
+    cr_assert_eq(st.requests_rejected, 3);
+    cr_assert_eq(st.traces_live, 0);
+    free(p);
+    cw_engine_free(e);
+}
+
+Test(engine_ingest, partial_success_counts_each_reason)
+{
+    cw_engine *e = engine();
+    const char *js =
+        "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"0000000000000001\"},"
+        "{\"traceId\":\"01\",\"spanId\":\"0000000000000002\"},"
+        "{\"traceId\":\"0102030405060708090a0b0c0d0e0f10\",\"spanId\":\"00\"}]}]}]}";
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest(e, js, strlen(js), CW_ENC_JSON, &r), 0);
+    cr_assert_eq(r.spans_accepted, 1);
+    cr_assert_eq(r.spans_rejected, 2);
+    cr_assert_eq(r.rejected[CW_REJECT_BAD_TRACE_ID], 1);
+    cr_assert_eq(r.rejected[CW_REJECT_BAD_SPAN_ID], 1);
+    cr_assert_str_eq(r.reason, cw_reject_reason_str(CW_REJECT_BAD_TRACE_ID));
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_eq(st.rejected[CW_REJECT_BAD_TRACE_ID], 1);
+    cr_assert_eq(st.spans_rejected, 2);
+    cw_engine_free(e);
+}
+
+Test(engine_ingest, the_decompressed_limit_holds_while_inflating)
+{
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.max_decompressed_bytes = 1000;
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    size_t n;
+    uint8_t *p = data("captures/fanout-proto-gzip-0000.pb.gz", &n); /* 10 kB inflated */
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest(e, p, n, CW_ENC_PROTOBUF | CW_ENC_GZIP, &r), CW_ETOOBIG);
+    cr_assert_not_null(r.reason);
+    free(p);
+    cw_engine_free(e);
+}
+
+Test(engine_ingest, over_budget_refuses_and_counts)
+{
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.memory_budget = 20000;
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    /* Distinct traces until the budget is reached (re-sending one request
+     * would only make duplicates). */
+    cw_ingest_result r;
+    int rc = CW_OK;
+    char rel[64];
+    for (int i = 0; i < 43 && rc == CW_OK; i++) {
+        snprintf(rel, sizeof rel, "samples/basic/pb/%04d.pb", i);
+        rc = cw_engine_ingest_file(e, data_path(rel), &r);
+    }
+    cr_assert_eq(rc, CW_EBUDGET);
+    cr_assert_gt(r.rejected[CW_REJECT_OVER_BUDGET], 0);
+    cr_assert_str_eq(r.reason, cw_reject_reason_str(CW_REJECT_OVER_BUDGET));
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_gt(st.rejected[CW_REJECT_OVER_BUDGET], 0);
+    cr_assert_eq(st.spans_received, st.spans_accepted + st.spans_rejected,
+                 "every span is accounted for");
+    /* Completing the live traces makes room again. */
+    cw_engine_flush(e);
+    cr_assert_eq(cw_engine_ingest_file(e, data_path("captures/fanout-proto-0000.pb"), &r), 0);
+    cw_engine_free(e);
+}
+
+/* ----------------------------------------------------------------- files */
+
+Test(engine_files, every_format_by_name_and_by_content)
+{
+    const char *files[] = {
+        "captures/chain-proto-0000.pb",
+        "captures/chain-json-0000.json",
+        "captures/chain-proto-gzip-0000.pb.gz",
+        "samples/basic/all.jsonl.gz",
+        "realdata/otlp-proto/zipkin-yelp.pb",
+    };
+    uint64_t want[] = {2, 2, 2, 0, 16};
+    for (int i = 0; i < 5; i++) {
+        cw_engine *e = engine();
+        cw_ingest_result r;
+        cr_assert_eq(cw_engine_ingest_file(e, data_path(files[i]), &r), 0, "%s: %s", files[i],
+                     r.reason);
+        if (want[i])
+            cr_assert_eq(r.spans_accepted, want[i], "%s", files[i]);
+        else
+            cr_assert_gt(r.spans_accepted, 1000, "%s", files[i]);
+        cw_engine_free(e);
+    }
+    /* Unknown names are recognized by content. */
+    char tmpl[] = "/tmp/cw-test-XXXXXX";
+    int fd = mkstemp(tmpl);
+    size_t n;
+    uint8_t *p = data("captures/retry-proto-gzip-0000.pb.gz", &n);
+    cr_assert_eq(write(fd, p, n), (ssize_t)n);
+    close(fd);
+    free(p);
+    cw_engine *e = engine();
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, tmpl, &r), 0, "%s", r.reason);
+    cr_assert_eq(r.spans_accepted, 4);
+    cw_engine_free(e);
+    unlink(tmpl);
+}
+
+Test(engine_files, a_bad_line_names_its_line_and_keeps_the_lines_before)
+{
+    char tmpl[] = "/tmp/cw-test-XXXXXX.jsonl";
+    int fd = mkstemps(tmpl, 6);
+    size_t n;
+    uint8_t *p = data("captures/chain-json-0000.json", &n);
+    cr_assert_eq(write(fd, p, n), (ssize_t)n);
+    cr_assert_eq(write(fd, "\n\n", 2), 2);
+    cr_assert_eq(write(fd, "{\"resourceSpans\": [oops]}\n", 26), 26);
+    close(fd);
+    free(p);
+    cw_engine *e = engine();
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, tmpl, &r), CW_EJSON);
+    cr_assert_eq(r.error_line, 3);
+    cr_assert_eq(r.spans_accepted, 2, "line 1 stays ingested");
+    cr_assert_not_null(r.reason);
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_eq(st.spans_accepted, 2);
+    cw_engine_free(e);
+    unlink(tmpl);
+}
+
+Test(engine_files, missing_and_unreadable_files_are_io_errors)
+{
+    cw_engine *e = engine();
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, "/nonexistent/x.pb", &r), CW_EIO);
+    cr_assert_str_eq(r.reason, "No such file or directory");
+    cr_assert_eq(cw_engine_ingest_file(e, "/tmp", &r), CW_EIO);
+    cw_engine_free(e);
+}
+
+/* ------------------------------------------------------------- callbacks */
+
+typedef struct seen {
+    int traces, chains;
+    char chain_of_consumer[CW_TRACE_ID_LEN];
+    int fn_ok;
+} seen;
+
+static void on_trace(void *ctx, const cw_trace_summary *s, const char *const *fns)
+{
+    seen *x = ctx;
+    x->traces++;
+    if (strcmp(s->trace_id, "1411d577addd12bba585ba3873e2f0f7") == 0) {
+        strcpy(x->chain_of_consumer, s->chain_id);
+        x->fn_ok = s->nfunctions == 1 && strcmp(fns[0], "fn-b") == 0;
+    }
+}
+
+static void on_chain(void *ctx, const cw_chain_summary *s, const char *const *fns)
+{
+    seen *x = ctx;
+    x->chains++;
+    cr_assert_eq(s->traces, 2);
+    cr_assert_str_eq(fns[0], "fn-a");
+}
+
+Test(engine_callbacks, traces_and_chains_are_reported_on_completion)
+{
+    cw_engine *e = engine();
+    seen x = {0};
+    cw_engine_on_trace(e, on_trace, &x);
+    cw_engine_on_chain(e, on_chain, &x);
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, data_path("captures/async-json-0001.json"), &r), 0);
+    cr_assert_eq(cw_engine_ingest_file(e, data_path("captures/async-json-0000.json"), &r), 0);
+    cr_assert_eq(cw_engine_tick(e), 0, "nothing idle yet");
+    cr_assert_eq(cw_engine_flush(e), 2);
+    cr_assert_eq(x.traces, 2);
+    cr_assert_eq(x.chains, 1);
+    cr_assert_str_eq(x.chain_of_consumer, "0dde54ccefec5e463d1809be0554e9af");
+    cr_assert(x.fn_ok);
+    cw_engine_free(e);
+}
+
+/* A clock the test drives. */
+static uint64_t fake_now;
+static uint64_t fake_clock(void *ctx)
+{
+    (void)ctx;
+    return fake_now;
+}
+
+Test(engine_callbacks, tick_completes_by_idle_time_on_the_injected_clock)
+{
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.clock = fake_clock;
+    fake_now = 1000;
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, data_path("captures/chain-proto-0000.pb"), &r), 0);
+    fake_now += o.idle_timeout_ns - 1;
+    cr_assert_eq(cw_engine_tick(e), 0);
+    fake_now += 1;
+    cr_assert_eq(cw_engine_tick(e), 1);
+    cw_engine_free(e);
+}
+
+/* --------------------------------------------------------------- queries */
+
+static int to_buffer(void *ctx, const char *line, size_t len)
+{
+    FILE *f = ctx;
+    return fwrite(line, 1, len, f) == len ? 0 : 1;
+}
+
+Test(engine_queries, top_edges_json_and_dot)
+{
+    cw_engine *e = engine();
+    cw_ingest_result r;
+    const char *fs[] = {"captures/recursion-proto-0000.pb", "captures/fanout-proto-0000.pb",
+                        "captures/fanout-proto-0001.pb", "captures/retry-proto-0000.pb",
+                        "captures/retry-proto-0001.pb"};
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(cw_engine_ingest_file(e, data_path(fs[i]), &r), 0);
+    cw_engine_flush(e);
+    cw_trace_summary top[3];
+    size_t n;
+    cr_assert_eq(cw_engine_top(e, CW_SORT_FANOUT, 3, top, &n), 0);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(top[0].max_fanout, 50);
+    cr_assert_eq(cw_engine_top(e, CW_SORT_RETRIES, 1, top, &n), 0);
+    cr_assert_eq(top[0].retries, 2);
+    cw_chain_summary ch[1];
+    cr_assert_eq(cw_engine_top_chains(e, CW_SORT_RECURSION, 1, ch, &n), 0);
+    cr_assert_eq(ch[0].max_recursion, 20);
+    cr_assert_eq(ch[0].traces, 20);
+    cr_assert_eq(cw_engine_top(e, (cw_sort)99, 1, top, &n), CW_EINVAL);
+
+    /* JSON: sizes like snprintf, objects parse back field by field. */
+    const char *fns[8];
+    cw_trace_summary t;
+    cr_assert_eq(cw_engine_trace(e, top[0].trace_id, &t, fns, 8), 0);
+    char small[16];
+    size_t need = cw_trace_json(&t, fns, small, sizeof small);
+    cr_assert_gt(need, sizeof small);
+    cr_assert_eq(strlen(small), sizeof small - 1);
+    char *big = malloc(need + 1);
+    cr_assert_eq(cw_trace_json(&t, fns, big, need + 1), need);
+    cr_assert(strstr(big, "\"retries\":2"));
+    cr_assert(strstr(big, "\"complete\":true}"));
+    free(big);
+
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(cw_engine_dump(e, CW_DUMP_ALL, to_buffer, f), 0);
+    fclose(f);
+    cr_assert_gt(len, 1000);
+    cr_assert_eq(strncmp(buf, "{\"type\":\"trace\"", 15), 0);
+    cr_assert(strstr(buf, "{\"type\":\"edge\",\"caller\":\"fn-a\",\"callee\":\"fn-b\",\"kind\":\"sync\""));
+    free(buf);
+
+    f = open_memstream(&buf, &len);
+    cr_assert_eq(cw_engine_dot(e, ch[0].chain_id, to_buffer, f), 0);
+    fclose(f);
+    cr_assert_eq(strncmp(buf, "digraph", 7), 0);
+    cr_assert(strstr(buf, "style=dotted"), "link edges of the queue loop");
+    free(buf);
+    cr_assert_eq(cw_engine_dot(e, "ffffffffffffffffffffffffffffffff", to_buffer, NULL),
+                 CW_ENOTFOUND);
+    cr_assert_eq(cw_engine_dot(e, "xyz", to_buffer, NULL), CW_EINVAL);
+    cw_engine_free(e);
+}
+
+/* -------------------------------------------------- allocation failures */
+
+/* An allocator that fails the Nth allocation (and counts bytes itself). */
+typedef struct failing {
+    long n, calls;
+    long long bytes;
+} failing;
+
+static void *f_malloc(void *ctx, size_t size)
+{
+    failing *f = ctx;
+    if (++f->calls == f->n)
+        return NULL;
+    f->bytes += (long long)size;
+    return malloc(size);
+}
+
+static void *f_calloc(void *ctx, size_t size)
+{
+    failing *f = ctx;
+    if (++f->calls == f->n)
+        return NULL;
+    f->bytes += (long long)size;
+    return calloc(1, size);
+}
+
+static void *f_realloc(void *ctx, void *p, size_t old, size_t size)
+{
+    failing *f = ctx;
+    if (++f->calls == f->n)
+        return NULL;
+    void *q = realloc(p, size);
+    if (q)
+        f->bytes += (long long)size - (long long)old;
+    return q;
+}
+
+static void f_free(void *ctx, void *p, size_t size)
+{
+    failing *f = ctx;
+    if (p)
+        f->bytes -= (long long)size;
+    free(p);
+}
+
+static int discard(void *ctx, const char *line, size_t len)
+{
+    (void)ctx;
+    (void)line;
+    (void)len;
+    return 0;
+}
+
+/* The whole life of an engine with allocation N failing: every call either
+ * succeeds or reports CW_ENOMEM / a rejection, nothing crashes, and every
+ * byte comes back. Returns the number of allocations the run made. */
+static long run_with_failure(long n)
+{
+    failing f = {.n = n};
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.allocator = (cw_allocator){f_malloc, f_realloc, f_free, f_calloc, &f};
+    o.memory_budget = 1 << 22;
+    o.summary_budget = 1 << 20;
+    o.intern_limit = 1024;
+    cw_engine *e;
+    int rc = cw_engine_new(&e, &o);
+    if (rc) {
+        cr_assert_eq(rc, CW_ENOMEM);
+        cr_assert_eq(f.bytes, 0, "failure %ld at creation leaks %lld bytes", n, f.bytes);
+        return f.calls;
+    }
+    const char *fs[] = {"captures/async-proto-0000.pb", "captures/async-json-0001.json",
+                        "captures/retry-proto-gzip-0000.pb.gz"};
+    for (int i = 0; i < 3; i++) {
+        cw_ingest_result r;
+        rc = cw_engine_ingest_file(e, data_path(fs[i]), &r);
+        cr_assert(rc == 0 || rc == CW_ENOMEM, "failure %ld: %s", n, cw_strerror(rc));
+    }
+    cw_engine_flush(e);
+    cw_engine_dump(e, CW_DUMP_ALL, discard, NULL);
+    cw_trace_summary t;
+    cw_engine_trace(e, "0dde54ccefec5e463d1809be0554e9af", &t, NULL, 0);
+    cw_detail *d;
+    if (cw_engine_detail(e, "0dde54ccefec5e463d1809be0554e9af", &d) == 0)
+        cw_detail_free(d);
+    cw_engine_free(e);
+    cr_assert_eq(f.bytes, 0, "failure %ld leaks %lld bytes", n, f.bytes);
+    return f.calls;
+}
+
+Test(engine_memory, failing_every_allocation_in_turn_crashes_and_leaks_nothing, .timeout = 600)
+{
+    long total = run_with_failure(0); /* 0: nothing fails */
+    cr_assert_gt(total, 20);
+    for (long n = 1; n <= total; n++)
+        run_with_failure(n);
+}
+
+Test(engine_memory, teardown_returns_every_byte)
+{
+    failing f = {0};
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.allocator = (cw_allocator){f_malloc, f_realloc, f_free, f_calloc, &f};
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest_file(e, data_path("samples/mixed/all.jsonl.gz"), &r), 0);
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_eq((long long)st.bytes_in_use, f.bytes, "the engine counts what it holds");
+    cw_engine_flush(e);
+    cw_engine_free(e);
+    cr_assert_eq(f.bytes, 0);
+}
