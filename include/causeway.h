@@ -435,7 +435,8 @@ CW_API int cw_engine_dot(cw_engine *e, const char *id, cw_write_fn write, void *
 typedef struct cw_stats {
     uint64_t requests;          /* ingest calls, files count one per request */
     uint64_t requests_rejected; /* ingest calls that returned an error */
-    uint64_t spans_received;    /* decoded spans, kept or not */
+    uint64_t spans_received;    /* spans in requests that decoded; always
+                                   spans_accepted + spans_rejected */
     uint64_t spans_accepted;
     uint64_t spans_rejected;
     uint64_t rejected[CW_REJECT_COUNT];

@@ -32,7 +32,9 @@ static const int8_t wt_span[17] = {
     WT_I64, WT_I64,    WT_LEN, WT_VARINT, WT_LEN, WT_VARINT, WT_LEN,
     WT_VARINT, WT_LEN, WT_I32};
 static const int8_t wt_link[7] = {NO, WT_LEN, WT_LEN, WT_LEN, WT_LEN, WT_VARINT, WT_I32};
-static const int8_t wt_status[4] = {NO, WT_VARINT, WT_LEN, WT_VARINT};
+/* Field 1 of Status is reserved (the removed deprecated_code): unknown,
+ * skipped whatever its wire type. */
+static const int8_t wt_status[4] = {NO, NO, WT_LEN, WT_VARINT};
 static const int8_t wt_kv[4] = {NO, WT_LEN, WT_LEN, WT_VARINT};
 static const int8_t wt_any[9] = {NO,     WT_LEN, WT_VARINT, WT_VARINT, WT_I64,
                                  WT_LEN, WT_LEN, WT_LEN,    WT_VARINT};

@@ -178,11 +178,12 @@ CW_API int cw_engine_ingest(cw_engine *e, const void *buf, size_t len, unsigned 
         cw__batch_free(&b);
         goto fail_free;
     }
-    count(&e->spans_received, b.n);
     for (int k = 0; k < CW_REJECT_COUNT; k++) {
         res->rejected[k] = b.rejected[k];
         res->spans_rejected += b.rejected[k];
     }
+    /* Received: every span decoded, kept or rejected for its ids. */
+    count(&e->spans_received, b.n + res->spans_rejected);
     res->links_dropped = b.links_dropped;
     count(&e->truncated, b.truncated);
     cw__insert_result ir;
