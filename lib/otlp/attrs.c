@@ -61,7 +61,12 @@ void cw__decoder_init(cw__decoder *d, cw__interner *in, uint32_t max_attr_len,
 
 void cw__decoder_done(cw__decoder *d)
 {
-    cw__free(d->batch->mem, d->scratch, d->scratch_cap);
+    for (char *b = d->scratch; b;) {
+        cw__scratch_hdr h;
+        memcpy(&h, b, sizeof h);
+        cw__free(d->batch->mem, b, h.cap);
+        b = h.prev;
+    }
     d->scratch = NULL;
     d->scratch_cap = d->scratch_used = 0;
 }

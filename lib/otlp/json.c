@@ -115,20 +115,53 @@ static char *put_utf8(char *o, unsigned cp)
     return o;
 }
 
+/* Room for n unescaped bytes in the scratch. Scratch blocks never move
+ * (views into them stay valid for the whole request); each begins with a
+ * header linking the previous block and giving its own size, for
+ * cw__decoder_done(). A new block starts when the current one is short. */
+#define SCRATCH_BLOCK (64u * 1024u)
+
+static char *scratch_room(cw__decoder *d, size_t n)
+{
+    if (d->scratch && d->scratch_cap - d->scratch_used >= n)
+        return d->scratch + d->scratch_used;
+    cw__scratch_hdr h = {d->scratch, 0};
+    h.cap = n + sizeof h > SCRATCH_BLOCK ? n + sizeof h : SCRATCH_BLOCK;
+    char *b = cw__malloc(d->batch->mem, h.cap);
+    if (!b)
+        return NULL;
+    memcpy(b, &h, sizeof h);
+    d->scratch = b;
+    d->scratch_cap = h.cap;
+    d->scratch_used = sizeof h;
+    return b + d->scratch_used;
+}
+
+/* The escaped length of the string starting at start (just after its
+ * opening quote): up to its closing quote, or the end of input. */
+static size_t escaped_extent(const char *start, const char *end)
+{
+    const char *p = start;
+    for (;;) {
+        p = scan_string(p, end);
+        if (p >= end || *p == '"')
+            return (size_t)(p - start);
+        if (*p == '\\' && end - p >= 2)
+            p += 2;
+        else
+            p++;
+    }
+}
+
 /* Unescapes the string starting at c->p (just after the opening quote) into
- * the scratch buffer; c->p ends after the closing quote. */
+ * the scratch buffer; c->p ends after the closing quote. An unescaped string
+ * is never longer than its escaped form, so its extent bounds the room. */
 static CW_NOINLINE int string_escaped(jctx *c, const char *start, cw__sv *out)
 {
     cw__decoder *d = c->d;
-    if (!d->scratch) {
-        size_t cap = (size_t)(c->end - c->base) + 1;
-        d->scratch = cw__malloc(d->batch->mem, cap);
-        if (!d->scratch)
-            return CW_ENOMEM;
-        d->scratch_cap = cap;
-        d->scratch_used = 0;
-    }
-    char *o0 = d->scratch + d->scratch_used, *o = o0;
+    char *o0 = scratch_room(d, escaped_extent(start, c->end)), *o = o0;
+    if (!o0)
+        return CW_ENOMEM;
     const char *p = start;
     for (;;) {
         const char *q = scan_string(p, c->end);
@@ -190,7 +223,7 @@ static CW_NOINLINE int string_escaped(jctx *c, const char *start, cw__sv *out)
         }
     }
     /* An escape never expands (\uXXXX is 6 bytes for at most 3; a surrogate
-     * pair 12 for 4), so the scratch sized to the input cannot overflow. */
+     * pair 12 for 4): the room reserved above suffices. */
     d->scratch_used += (size_t)(o - o0);
     c->p = p + 1;
     out->p = o0;
@@ -499,7 +532,6 @@ static int enum_value(jctx *c, const char *const *names, uint64_t *out)
         return literal(c, "null", 4);
     }
     if (*c->p == '"') {
-        const char *save = c->p;
         cw__sv s;
         int r = string(c, &s);
         if (r)
@@ -510,18 +542,16 @@ static int enum_value(jctx *c, const char *const *names, uint64_t *out)
                 return 0;
             }
         }
-        /* A number in a string is an integer too. */
-        c->p = save;
-        bool neg;
-        uint64_t v;
-        if (integer(c, false, &v, &neg) == 0) {
-            *out = v;
-            return 0;
+        /* A number in a string is the value too; anything else is an
+         * unknown name, read as 0 like an unknown value. */
+        uint64_t v = 0;
+        bool digits = s.n > 0 && s.n <= 9;
+        for (uint32_t i = 0; digits && i < s.n; i++) {
+            digits = s.p[i] >= '0' && s.p[i] <= '9';
+            v = v * 10 + (uint64_t)(s.p[i] - '0');
         }
-        c->p = save;
-        r = string(c, &s);
-        *out = 0;
-        return r;
+        *out = digits ? v : 0;
+        return 0;
     }
     int64_t v;
     int r = i64_value(c, &v);

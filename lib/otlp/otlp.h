@@ -111,12 +111,17 @@ typedef struct cw__decoder {
      * stopped. */
     const char *reason;
     size_t err_off;
-    /* JSON only: scratch for unescaped strings, allocated once per request
-     * when the first escape appears (an unescaped string is never longer
-     * than its escaped form, so input length bounds it and it never moves). */
+    /* JSON only: blocks of scratch for unescaped strings (json.c); the
+     * current block, its size and how much of it is used. */
     char *scratch;
     size_t scratch_cap, scratch_used;
 } cw__decoder;
+
+/* Header of a JSON scratch block. */
+typedef struct cw__scratch_hdr {
+    char *prev;
+    size_t cap;
+} cw__scratch_hdr;
 
 void cw__decoder_init(cw__decoder *d, cw__interner *in, uint32_t max_attr_len,
                       cw__batch *b);
