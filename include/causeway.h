@@ -430,6 +430,83 @@ CW_API int cw_engine_dump(cw_engine *e, unsigned what, cw_write_fn write, void *
  * Thread safety: as cw_engine_trace(). */
 CW_API int cw_engine_dot(cw_engine *e, const char *id, cw_write_fn write, void *ctx);
 
+/* -------------------------------------------------------------- receiver */
+
+/* The OTLP/HTTP receiver (POST /v1/traces, SPEC.md section 1) and the query
+ * API (SPEC.md section 5) on libuv. It runs on the host's loop
+ * (cw_receiver_start_on) or on a thread of its own (cw_receiver_start);
+ * either way requests are decoded and inserted on libuv's thread pool, so
+ * the loop never waits for them. Size the pool with UV_THREADPOOL_SIZE
+ * before the process first uses it (the daemon sets it to the core count). */
+typedef struct cw_receiver cw_receiver;
+struct uv_loop_s;
+
+typedef struct cw_receiver_options {
+    /* "HOST:PORT" (IPv6 as "[::1]:4318"); port 0 picks a free port
+     * (cw_receiver_port tells which). Defaults 127.0.0.1:4318 and, for the
+     * query API, 127.0.0.1:4320; api_listen NULL or "" serves no API. */
+    const char *listen;
+    const char *api_listen;
+    /* Largest request body as sent (compressed or not): 413 past it. Default
+     * 20 MiB, the OpenTelemetry Collector's. The decompressed limit is the
+     * engine's max_decompressed_bytes. */
+    uint64_t max_body_bytes;
+    /* Request line and headers together: 431 past it. Default 64 KiB. */
+    uint32_t max_header_bytes;
+    /* Open connections per listener; more are answered 503 and closed.
+     * Default 1024. */
+    uint32_t max_connections;
+    /* A request must arrive whole within this from its first byte (slow
+     * clients get 408 and are cut off). Default 30 s. */
+    uint64_t read_timeout_ns;
+    /* An idle keep-alive connection closes after this. Default 60 s. */
+    uint64_t keepalive_timeout_ns;
+    /* How often the receiver calls cw_engine_tick() (on the thread pool);
+     * 0: never (the host does). Default 250 ms. */
+    uint64_t tick_interval_ns;
+    /* Retry-After, in seconds, on 429 (over budget) and 503 (shutting down,
+     * out of memory). Default 1. */
+    uint32_t retry_after_s;
+    /* Bearer tokens accepted on POST /v1/traces (compared in constant
+     * time); NULL or ntokens 0: no authentication. Copied at start. */
+    const char *const *tokens;
+    size_t ntokens;
+    /* One line per event (start, stop, rejected requests). NULL: silent.
+     * Called on the loop thread. */
+    void (*log)(void *ctx, const char *line);
+    void *log_ctx;
+} cw_receiver_options;
+
+/* Fills o with the defaults above. Thread safety: any thread. */
+CW_API void cw_receiver_options_init(cw_receiver_options *o);
+
+/* Starts a receiver for engine e on a thread of its own (its own loop).
+ * e is borrowed and must outlive the receiver. Returns 0 and *out, CW_EINVAL
+ * (a bad address or option), CW_EIO (cannot listen: the log says why),
+ * CW_ENOMEM. Thread safety: any thread. */
+CW_API int cw_receiver_start(cw_receiver **out, cw_engine *e, const cw_receiver_options *o);
+
+/* Starts a receiver on the host's libuv loop, which the host runs. Call it,
+ * cw_receiver_stop() and cw_receiver_free() on the loop's thread. Returns as
+ * cw_receiver_start(). */
+CW_API int cw_receiver_start_on(cw_receiver **out, struct uv_loop_s *loop, cw_engine *e,
+                                const cw_receiver_options *o);
+
+/* The port a listener is bound to (api: 0 OTLP, 1 query API), or 0 when it
+ * does not exist. Thread safety: any thread. */
+CW_API int cw_receiver_port(const cw_receiver *r, int api);
+
+/* Stops gracefully: no new connections, idle ones closed, requests in flight
+ * answered, then everything closed. Own-thread receivers: blocks until done,
+ * from any thread. Host-loop receivers: starts the drain and returns; the
+ * loop finishes it (cw_receiver_stopped() turns true). Completing the live
+ * traces (cw_engine_flush) is the host's next step. */
+CW_API void cw_receiver_stop(cw_receiver *r);
+CW_API int cw_receiver_stopped(const cw_receiver *r);
+
+/* Frees a stopped receiver (NULL is a no-op). */
+CW_API void cw_receiver_free(cw_receiver *r);
+
 /* ------------------------------------------------------------------ stats */
 
 typedef struct cw_stats {

@@ -9,11 +9,17 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen.h"
 #include "graphutil.h"
 
 /* ----------------------------------------------------------- concurrency */
@@ -251,10 +257,147 @@ static void interning_agrees(void)
     CWT_CHECK(atomic_load(&m.in_use) == 0, "leak");
 }
 
+/* The receiver under load: client threads post requests over keep-alive
+ * connections while another polls the query API; then a graceful stop. */
+#define CLIENTS 4
+#define POSTS 40
+
+typedef struct client {
+    int port, api;
+    cwg_buf *reqs;
+    size_t nreq;
+    int id;
+    _Atomic int *ok;
+} client;
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    CWT_CHECK(connect(fd, (struct sockaddr *)&a, sizeof a) == 0, "connect");
+    return fd;
+}
+
+/* Sends a request and reads one whole response; returns its status. */
+static int roundtrip(int fd, const char *head, const void *body, size_t n)
+{
+    if (send(fd, head, strlen(head), MSG_NOSIGNAL) < 0 ||
+        (n && send(fd, body, n, MSG_NOSIGNAL) < 0))
+        return -1;
+    char buf[65536];
+    size_t have = 0;
+    for (;;) {
+        char *end = memmem(buf, have, "\r\n\r\n", 4);
+        if (end) {
+            const char *cl = memmem(buf, (size_t)(end - buf), "Content-Length: ", 16);
+            size_t need = (size_t)(end - buf) + 4 + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+            if (have >= need) {
+                int status = 0;
+                sscanf(buf, "HTTP/1.1 %d", &status);
+                return status;
+            }
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        if (have == sizeof buf || poll(&p, 1, 10000) <= 0)
+            return -1;
+        ssize_t k = recv(fd, buf + have, sizeof buf - have, 0);
+        if (k <= 0)
+            return -1;
+        have += (size_t)k;
+    }
+}
+
+static void *poster(void *p)
+{
+    client *c = p;
+    int fd = dial(c->port);
+    for (int i = 0; i < POSTS; i++) {
+        const cwg_buf *b = &c->reqs[(size_t)(c->id * POSTS + i) % c->nreq];
+        char head[256];
+        snprintf(head, sizeof head,
+                 "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 b->n);
+        if (roundtrip(fd, head, b->p, b->n) == 200)
+            atomic_fetch_add(c->ok, 1);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *poller(void *p)
+{
+    client *c = p;
+    int fd = dial(c->api);
+    static const char *const paths[] = {"/metrics", "/api/v1/edges",
+                                        "/api/v1/traces?sort=fanout&limit=5"};
+    for (int i = 0; i < 60; i++) {
+        char head[256];
+        snprintf(head, sizeof head, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", paths[i % 3]);
+        CWT_CHECK(roundtrip(fd, head, NULL, 0) == 200, "query %s", paths[i % 3]);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void receiver_under_load(void)
+{
+    cwg_options o;
+    cwg_options_init(&o);
+    o.seed = 5;
+    o.spans = 20000;
+    o.batch_spans = 250;
+    cwg_workload w;
+    CWT_CHECK(cwg_generate(&w, &o) == 0, "generate");
+    cwg_buf *reqs = calloc(w.nreq, sizeof *reqs);
+    for (size_t r = 0; r < w.nreq; r++)
+        CWT_CHECK(cwg_encode_pb(&w, r, &reqs[r]) == 0, "encode");
+    cw_engine_options eo;
+    cw_engine_options_init(&eo);
+    eo.idle_timeout_ns = 50 * 1000000ull; /* complete while posting */
+    cw_engine *e;
+    CWT_CHECK(cw_engine_new(&e, &eo) == 0, "engine");
+    cw_receiver_options ro;
+    cw_receiver_options_init(&ro);
+    ro.listen = ro.api_listen = "127.0.0.1:0";
+    ro.tick_interval_ns = 20 * 1000000ull;
+    cw_receiver *r;
+    CWT_CHECK(cw_receiver_start(&r, e, &ro) == 0, "receiver");
+    _Atomic int ok = 0;
+    client cs[CLIENTS + 1];
+    pthread_t th[CLIENTS + 1];
+    for (int i = 0; i <= CLIENTS; i++) {
+        cs[i] = (client){cw_receiver_port(r, 0), cw_receiver_port(r, 1), reqs, w.nreq, i, &ok};
+        pthread_create(&th[i], NULL, i < CLIENTS ? poster : poller, &cs[i]);
+    }
+    for (int i = 0; i <= CLIENTS; i++)
+        pthread_join(th[i], NULL);
+    cw_receiver_stop(r);
+    CWT_CHECK(cw_receiver_stopped(r), "stopped");
+    cw_receiver_free(r);
+    cw_engine_flush(e);
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    CWT_CHECK(atomic_load(&ok) == CLIENTS * POSTS, "%d of %d posts answered 200",
+              atomic_load(&ok), CLIENTS * POSTS);
+    CWT_CHECK(st.spans_received == st.spans_accepted + st.spans_rejected, "accounting");
+    CWT_CHECK(st.traces_live == 0, "flushed");
+    printf("receiver: %d posts, %llu spans accepted, %llu duplicates, %llu traces completed\n",
+           CLIENTS * POSTS, (unsigned long long)st.spans_accepted,
+           (unsigned long long)st.duplicates, (unsigned long long)st.traces_completed);
+    cw_engine_free(e);
+    for (size_t k = 0; k < w.nreq; k++)
+        cwg_buf_free(&reqs[k]);
+    free(reqs);
+    cwg_free(&w);
+}
+
 static const struct {
     const char *name;
     void (*fn)(void);
 } scenarios[] = {
+    {"receiver", receiver_under_load},
     {"interning", interning_agrees},
     {"graph-model", writers_and_readers_agree_with_a_single_threaded_model},
     {"graph-reclaim", completion_and_reclamation_under_load},

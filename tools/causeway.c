@@ -1,6 +1,8 @@
 /*
  * causeway: the command line (SPEC.md section 4).
  *
+ *   causeway serve [--config FILE] [--listen HOST:PORT] [--api HOST:PORT]
+ *                  [--idle-timeout SECONDS]
  *   causeway analyze [--json] [--detail] FILE...
  *   causeway dot TRACE_OR_CHAIN_ID FILE...
  *
@@ -15,14 +17,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
 #include "causeway.h"
+#include "config.h"
 
 #define PROG "causeway"
 
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: " PROG " analyze [--json] [--detail] FILE...\n"
+            "usage: " PROG " serve [--config FILE] [--listen HOST:PORT] [--api HOST:PORT]\n"
+            "                      [--idle-timeout SECONDS]\n"
+            "       " PROG " analyze [--json] [--detail] FILE...\n"
             "       " PROG " dot TRACE_OR_CHAIN_ID FILE...\n"
             "       " PROG " --version\n");
     return 2;
@@ -341,6 +350,124 @@ static int cmd_dot(int argc, char **argv)
     return rc ? 2 : 0;
 }
 
+/* ----------------------------------------------------------------- serve */
+
+static void log_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf(stderr, "%s " PROG " serve: %s\n", ts, line);
+}
+
+typedef struct daemon {
+    cw_receiver *r;
+    uv_signal_t sigint, sigterm;
+} daemon_t;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    daemon_t *d = s->data;
+    char line[64];
+    snprintf(line, sizeof line, "received %s: draining", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    log_line(NULL, line);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    cw_receiver_stop(d->r);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *config = NULL, *listen = NULL, *api = NULL, *idle = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char **dst = strcmp(argv[i], "--config") == 0        ? &config
+                           : strcmp(argv[i], "--listen") == 0      ? &listen
+                           : strcmp(argv[i], "--api") == 0         ? &api
+                           : strcmp(argv[i], "--idle-timeout") == 0 ? &idle
+                                                                   : NULL;
+        if (!dst || i + 1 == argc) {
+            fprintf(stderr, PROG ": serve: %s %s\n", dst ? "missing a value for" : "unknown option",
+                    argv[i]);
+            return usage();
+        }
+        *dst = argv[++i];
+    }
+    cfg c;
+    cfg_init(&c);
+    char err[600];
+    if (config && cfg_load(&c, config, err, sizeof err)) {
+        fprintf(stderr, PROG ": %s\n", err);
+        cfg_free(&c);
+        return 2;
+    }
+    if (idle && cfg_parse_duration(idle, &c.engine.idle_timeout_ns)) {
+        fprintf(stderr, PROG ": serve: --idle-timeout: expected seconds (or 500ms, 2m...), got %s\n",
+                idle);
+        cfg_free(&c);
+        return 2;
+    }
+    cw_receiver_options *ro = &c.receiver;
+    ro->listen = listen ? listen : c.listen ? c.listen : ro->listen;
+    ro->api_listen = api ? api : c.api_set ? (c.api_listen ? c.api_listen : "") : ro->api_listen;
+    if (c.max_header)
+        ro->max_header_bytes = c.max_header > UINT32_MAX ? UINT32_MAX : (uint32_t)c.max_header;
+    ro->tokens = (const char *const *)c.tokens;
+    ro->ntokens = c.ntokens;
+    ro->log = log_line;
+
+    /* Decoding runs on libuv's pool: one thread per core (it must be set
+     * before the pool first starts). */
+    if (!getenv("UV_THREADPOOL_SIZE")) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        char v[24];
+        snprintf(v, sizeof v, "%ld", n < 2 ? 2 : n > 1024 ? 1024 : n);
+        setenv("UV_THREADPOOL_SIZE", v, 1);
+    }
+    cw_engine *e;
+    int rc = cw_engine_new(&e, &c.engine);
+    if (rc) {
+        fprintf(stderr, PROG ": serve: %s (check the engine options)\n", cw_strerror(rc));
+        cfg_free(&c);
+        return 2;
+    }
+    uv_loop_t *loop = uv_default_loop();
+    daemon_t d = {0};
+    rc = cw_receiver_start_on(&d.r, loop, e, ro);
+    if (rc) {
+        fprintf(stderr, PROG ": serve: cannot start the receiver: %s\n", cw_strerror(rc));
+        cw_engine_free(e);
+        cfg_free(&c);
+        return 2;
+    }
+    uv_signal_init(loop, &d.sigint);
+    uv_signal_init(loop, &d.sigterm);
+    d.sigint.data = d.sigterm.data = &d;
+    uv_signal_start(&d.sigint, on_signal, SIGINT);
+    uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+    char line[512];
+    snprintf(line, sizeof line,
+             "causeway %s ready: send OTLP/HTTP traces to http://%s/v1/traces; %s%s%s "
+             "(idle timeout %.3g s, memory budget %llu MiB)",
+             cw_version(), ro->listen, ro->api_listen[0] ? "query http://" : "no query API",
+             ro->api_listen[0] ? ro->api_listen : "",
+             ro->api_listen[0] ? "/api/v1/traces?sort=depth, /metrics, /healthz" : "",
+             (double)c.engine.idle_timeout_ns / 1e9,
+             (unsigned long long)(c.engine.memory_budget >> 20));
+    log_line(NULL, line);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uint64_t n = cw_engine_flush(e);
+    snprintf(line, sizeof line, "completed %llu live traces; exiting", (unsigned long long)n);
+    log_line(NULL, line);
+    cw_receiver_free(d.r);
+    cw_engine_free(e);
+    uv_loop_close(loop);
+    cfg_free(&c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -349,6 +476,8 @@ int main(int argc, char **argv)
         printf(PROG " %s\n", cw_version());
         return 0;
     }
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "analyze") == 0)
         return cmd_analyze(argc - 2, argv + 2);
     if (strcmp(argv[1], "dot") == 0)

@@ -35,6 +35,9 @@ typedef struct cwt_guarded {
 int cwt_guard(cwt_guarded *g, const void *data, size_t len);
 void cwt_unguard(cwt_guarded *g);
 
+/* gzip-compresses n bytes (malloc'd result, caller frees). */
+uint8_t *cwt_gzip(const void *p, size_t n, size_t *zn);
+
 /* Directory of the test data (tests/data), from the CW_TEST_DATA
  * environment variable set by meson. */
 const char *cwt_data_dir(void);

@@ -9,6 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <libdeflate.h>
+
 #include "support.h"
 
 uint8_t *cwt_read_file(const char *path, size_t *len)
@@ -67,4 +69,16 @@ const char *cwt_data_dir(void)
 {
     const char *d = getenv("CW_TEST_DATA");
     return d ? d : "tests/data";
+}
+
+uint8_t *cwt_gzip(const void *p, size_t n, size_t *zn)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(9);
+    if (!c)
+        return NULL;
+    size_t cap = libdeflate_gzip_compress_bound(c, n);
+    uint8_t *z = malloc(cap);
+    *zn = z ? libdeflate_gzip_compress(c, p, n, z, cap) : 0;
+    libdeflate_free_compressor(c);
+    return z;
 }
