@@ -99,7 +99,7 @@ typedef struct field {
     const uint8_t *sub_end;
 } field;
 
-static const uint8_t *next_field(pbctx *c, const uint8_t *p, const uint8_t *end,
+CW_INLINE const uint8_t *next_field(pbctx *c, const uint8_t *p, const uint8_t *end,
                                  field *f, int *err)
 {
     uint64_t tag;
@@ -245,6 +245,16 @@ static int decode_any(pbctx *c, const uint8_t *p, const uint8_t *end,
 
 static int decode_kv(pbctx *c, const uint8_t *p, const uint8_t *end, cw__attrs *a)
 {
+    /* Fast path: how every encoder writes a KeyValue, key (field 1) then
+     * value (field 2), one-byte lengths, nothing else. Anything else takes
+     * the general loop below, which checks every tag. */
+    if (end - p >= 4 && p[0] == 0x0a && p[1] < 0x80 && (size_t)p[1] + 4 <= (size_t)(end - p)) {
+        const uint8_t *k0 = p + 2, *k1 = k0 + p[1];
+        if (k1[0] == 0x12 && k1[1] < 0x80 && k1 + 2 + k1[1] == end) {
+            cw__attr_key k = cw__attr_lookup((const char *)k0, (size_t)(k1 - k0));
+            return k == CW_ATTR_NONE ? 0 : decode_any(c, k1 + 2, end, a, k);
+        }
+    }
     const uint8_t *key = NULL, *key_end = NULL, *val = NULL, *val_end = NULL;
     while (p < end) {
         NEXT(wt_kv);
