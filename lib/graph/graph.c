@@ -29,6 +29,11 @@
  * unlinks the trace's nodes from the hash chains and its links from other
  * traces' lists, clears other traces' links into it, removes the trace from
  * the trace table, waits a grace period (epoch.c) and frees everything.
+ * Sweeps find LIVE traces by scanning the trace pool's slots, so they can
+ * meet a trace between its creation and its CAS into the table; its creator
+ * holds a registration from the start (sw = LIVE + 4), so such a trace can
+ * be frozen but not completed before it is linked (or, if another insert
+ * created the same trace first, abandoned empty).
  *
  * Invariants.
  *  (1) At most one node per (trace object, span id), and at most one LIVE
@@ -132,9 +137,12 @@ static uint64_t tid_hash(cw__tid id)
     return cw__mix64(id.hi ^ cw__mix64(id.lo));
 }
 
-static uint64_t node_hash(uint32_t trace, uint64_t sid)
+/* Nodes hash by (trace id, span id), which a decoded record carries, so
+ * that an insert can prefetch a span's buckets before it has looked up the
+ * trace object; keys still compare the trace object, which is exact. */
+static uint64_t node_hash(uint64_t trace_hash, uint64_t sid)
 {
-    return cw__mix64(sid ^ ((uint64_t)trace << 32 | trace));
+    return cw__mix64(sid ^ trace_hash);
 }
 
 /* Bucket heads hold index + 1, so that 0 is empty: a zeroed (calloc'ed)
@@ -177,13 +185,13 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
     /* Objects beyond the budget cannot be live, but the budget is checked a
      * batch late (see insert), so pools leave 1/8 slack. */
     uint32_t cap = (uint32_t)(spans + spans / 8 + 1024);
-    int r = cw__pool_init(&g->nodes, mem, sizeof(cw__node), cap);
+    int r = cw__pool_init(&g->nodes, mem, sizeof(cw__node), cap, false);
     if (!r)
-        r = cw__pool_init(&g->traces, mem, sizeof(cw__trace), cap);
+        r = cw__pool_init(&g->traces, mem, sizeof(cw__trace), cap, true);
     if (!r)
-        r = cw__pool_init(&g->links, mem, sizeof(cw__link_node), cap);
+        r = cw__pool_init(&g->links, mem, sizeof(cw__link_node), cap, false);
     if (!r)
-        r = cw__pool_init(&g->exts, mem, sizeof(cw__ext), cap);
+        r = cw__pool_init(&g->exts, mem, sizeof(cw__ext), cap, false);
     /* About two planned spans per bucket (the count rounded down to a power
      * of two): chains stay short at full budget, and the index costs 2-4
      * bytes a span. Traces hold several spans each: an eighth of that. */
@@ -376,10 +384,10 @@ static uint32_t find_live_trace(cw__graph *g, cw__tid id, uint32_t from, uint32_
 
 /* Registers on the LIVE trace with this id, creating it if asked. Returns
  * CW_NIL when absent (and not created) or out of memory. */
-static uint32_t trace_register(ins *s, cw__tid id, bool create)
+static uint32_t trace_register(ins *s, cw__tid id, uint64_t th, bool create)
 {
     cw__graph *g = s->g;
-    _Atomic uint32_t *b = &g->tb[tid_hash(id) & g->tmask];
+    _Atomic uint32_t *b = &g->tb[th & g->tmask];
     for (;;) {
         uint32_t head = bload(b, memory_order_acquire);
         uint32_t t = find_live_trace(g, id, head, CW_NIL);
@@ -397,23 +405,39 @@ static uint32_t trace_register(ins *s, cw__tid id, bool create)
             atomic_store_explicit(&nt->idw[2], (uint32_t)(id.lo >> 32), memory_order_relaxed);
             atomic_store_explicit(&nt->idw[3], (uint32_t)id.lo, memory_order_relaxed);
             atomic_store_explicit(&nt->last_seen, s->now, memory_order_relaxed);
-            nt->first_seen = s->now;
-            atomic_store_explicit(&nt->sw, CW_TRACE_LIVE, memory_order_relaxed);
+            atomic_store_explicit(&nt->first_seen, s->now, memory_order_relaxed);
             atomic_store_explicit(&nt->nodes, CW_NIL, memory_order_relaxed);
             atomic_store_explicit(&nt->nspans, 0, memory_order_relaxed);
+            /* LIVE and registered by this insert from the start, published
+             * with release: the sweep scans slots, not the table, so it can
+             * see the trace before the CAS below links it, and may freeze
+             * it, but cannot complete it before this insert lets go. */
+            atomic_store_explicit(&nt->sw, CW_TRACE_LIVE + 4, memory_order_release);
             for (;;) {
                 atomic_store_explicit(&nt->hnext, head, memory_order_relaxed);
                 uint32_t seen = head;
                 if (bcas(b, &head, t)) {
                     s->traces++;
                     s->bytes += TRACE_BYTES;
-                    break;
+                    return t; /* registered above */
                 }
                 /* Someone pushed: did they create our trace? */
                 uint32_t other = find_live_trace(g, id, head, seen);
                 if (other != CW_NIL) {
-                    atomic_store_explicit(&nt->sw, CW_TRACE_FREE, memory_order_relaxed);
-                    cw__pool_unget(&g->traces, &s->tc, t);
+                    uint32_t mine = CW_TRACE_LIVE + 4;
+                    if (atomic_compare_exchange_strong_explicit(&nt->sw, &mine, CW_TRACE_FREE,
+                                                                memory_order_acq_rel,
+                                                                memory_order_relaxed)) {
+                        cw__pool_unget(&g->traces, &s->tc, t);
+                    } else {
+                        /* A sweep froze it first: it completes the empty,
+                         * never linked trace and frees it once this insert
+                         * lets go. Counted as created, as reclamation
+                         * uncounts it. */
+                        s->traces++;
+                        s->bytes += TRACE_BYTES;
+                        atomic_fetch_sub_explicit(&nt->sw, 4, memory_order_release);
+                    }
                     t = other;
                     break;
                 }
@@ -437,13 +461,13 @@ static void trace_unregister(cw__graph *g, uint32_t t)
     atomic_fetch_sub_explicit(&T(g, t)->sw, 4, memory_order_release);
 }
 
-static uint32_t cur_trace(ins *s, cw__tid id)
+static uint32_t cur_trace(ins *s, cw__tid id, uint64_t th)
 {
     if (s->cur != CW_NIL && cw__tid_eq(s->cur_id, id))
         return s->cur;
     if (s->cur != CW_NIL)
         trace_unregister(s->g, s->cur);
-    s->cur = trace_register(s, id, true);
+    s->cur = trace_register(s, id, th, true);
     s->cur_id = id;
     return s->cur;
 }
@@ -462,11 +486,11 @@ static uint32_t find_node_in(cw__graph *g, uint32_t trace, uint64_t sid, uint32_
 
 /* Finds the node (trace, sid) or creates it: REAL with pay when pay is
  * given, else a placeholder. *created tells which. */
-static uint32_t node_get(ins *s, uint32_t trace, uint64_t sid, const uint32_t *pw,
+static uint32_t node_get(ins *s, uint32_t trace, uint64_t th, uint64_t sid, const uint32_t *pw,
                          bool *created)
 {
     cw__graph *g = s->g;
-    _Atomic uint32_t *b = &g->nb[node_hash(trace, sid) & g->nmask];
+    _Atomic uint32_t *b = &g->nb[node_hash(th, sid) & g->nmask];
     uint32_t head = bload(b, memory_order_acquire);
     *created = false;
     uint32_t n = find_node_in(g, trace, sid, head, CW_NIL);
@@ -648,10 +672,10 @@ static void add_link(ins *s, uint32_t src, uint32_t src_trace, const cw__link *l
      * The link is indexed on the target only while the target trace lives;
      * its ids stay in the link either way. */
     bool same = cw__tid_eq(l->trace, s->cur_id);
-    uint32_t tt = same ? src_trace : trace_register(s, l->trace, true);
+    uint32_t tt = same ? src_trace : trace_register(s, l->trace, tid_hash(l->trace), true);
     if (tt != CW_NIL) {
         bool created;
-        uint32_t dst = node_get(s, tt, l->span_id, NULL, &created);
+        uint32_t dst = node_get(s, tt, tid_hash(l->trace), l->span_id, NULL, &created);
         cw__ext *dx = dst != CW_NIL ? ext_of(s, dst) : NULL;
         if (dx) {
             atomic_store_explicit(&ln->dst, dst, memory_order_relaxed);
@@ -678,16 +702,16 @@ static bool node_in_children(cw__graph *g, uint32_t parent, uint32_t child)
     return false;
 }
 
-static void insert_one(ins *s, const cw__batch *b, const cw__span *sp)
+static void insert_one(ins *s, const cw__batch *b, const cw__span *sp, uint64_t th)
 {
     cw__graph *g = s->g;
-    uint32_t t = cur_trace(s, sp->trace);
+    uint32_t t = cur_trace(s, sp->trace, th);
     if (t == CW_NIL)
         return;
     uint32_t parent = CW_NIL;
     bool created;
     if (sp->parent_id) {
-        parent = node_get(s, t, sp->parent_id, NULL, &created);
+        parent = node_get(s, t, th, sp->parent_id, NULL, &created);
         if (parent == CW_NIL)
             return;
     }
@@ -713,7 +737,7 @@ static void insert_one(ins *s, const cw__batch *b, const cw__span *sp)
     /* A span whose exact end goes to ext is created as a placeholder and
      * filled under the seqlock, so that no reader sees it REAL without its
      * end. */
-    uint32_t n = node_get(s, t, sp->span_id, end_in_ext ? NULL : w, &created);
+    uint32_t n = node_get(s, t, th, sp->span_id, end_in_ext ? NULL : w, &created);
     if (n == CW_NIL)
         return;
     bool dup = false;
@@ -756,6 +780,36 @@ static void insert_one(ins *s, const cw__batch *b, const cw__span *sp)
     }
 }
 
+#define PF 8
+
+static void prefetch_buckets(const cw__graph *g, const cw__span *sp)
+{
+    uint64_t th = tid_hash(sp->trace);
+    __builtin_prefetch(&g->tb[th & g->tmask]);
+    __builtin_prefetch(&g->nb[node_hash(th, sp->span_id) & g->nmask]);
+    if (sp->parent_id)
+        __builtin_prefetch(&g->nb[node_hash(th, sp->parent_id) & g->nmask]);
+}
+
+static void prefetch_chain(const cw__graph *g, _Atomic uint32_t *b)
+{
+    /* Relaxed: a prefetch hint; the real load is acquire. */
+    uint32_t h = atomic_load_explicit(b, memory_order_relaxed) - 1u;
+    if (h != CW_NIL)
+        __builtin_prefetch(cw__pool_at(&g->nodes, h));
+}
+
+static void prefetch_chains(const cw__graph *g, const cw__span *sp)
+{
+    uint64_t th = tid_hash(sp->trace);
+    uint32_t t = atomic_load_explicit(&g->tb[th & g->tmask], memory_order_relaxed) - 1u;
+    if (t != CW_NIL)
+        __builtin_prefetch(cw__pool_at(&g->traces, t));
+    prefetch_chain(g, &g->nb[node_hash(th, sp->span_id) & g->nmask]);
+    if (sp->parent_id)
+        prefetch_chain(g, &g->nb[node_hash(th, sp->parent_id) & g->nmask]);
+}
+
 int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_result *res)
 {
     ins s;
@@ -772,8 +826,16 @@ int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_
             if (over_budget(&s))
                 break;
         }
+        /* Inserts are bound by cache misses on buckets and chains. Their
+         * addresses depend only on the records, so they are prefetched
+         * ahead: bucket heads PF spans ahead, the chains' first nodes PF/2
+         * ahead (their heads fetched by then). */
+        if (i + PF < b->n)
+            prefetch_buckets(g, &b->spans[i + PF]);
+        if (i + PF / 2 < b->n)
+            prefetch_chains(g, &b->spans[i + PF / 2]);
         uint64_t before = s.spans + s.dups;
-        insert_one(&s, b, &b->spans[i]);
+        insert_one(&s, b, &b->spans[i], tid_hash(b->spans[i].trace));
         if (s.oom && s.spans + s.dups == before) {
             /* Could not place this span (pools at capacity or no memory). */
             res->rejected_nomem++;
@@ -889,8 +951,8 @@ static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, f
     for (uint32_t n = atomic_load_explicit(&tr->nodes, memory_order_acquire); n != CW_NIL;
          n = N(g, n)->next_in_trace) {
         cw__node *nd = N(g, n);
-        list_remove(&g->nb[node_hash(t, cw__node_span_id(nd)) & g->nmask], true, n, node_hnext,
-                    g);
+        list_remove(&g->nb[node_hash(tid_hash(cw__trace_id(tr)), cw__node_span_id(nd)) & g->nmask],
+                    true, n, node_hnext, g);
         uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
         if (e != CW_NIL) {
             cw__ext *x = X(g, e);
@@ -962,12 +1024,16 @@ static uint64_t sweep(cw__graph *g, uint64_t now, bool all)
     if (hw > g->traces.max)
         hw = g->traces.max;
     for (uint32_t t = 0; t < hw; t++) {
-        cw__trace *tr = T(g, t);
-        if ((atomic_load_explicit(&tr->sw, memory_order_acquire) & 3) != CW_TRACE_LIVE)
+        /* Slots below the bump counter whose chunk is not there yet were
+         * never handed out. Acquire on sw pairs with the release that made
+         * a new trace LIVE, after its fields were written. */
+        cw__trace *tr = cw__pool_at_if(&g->traces, t);
+        if (!tr || (atomic_load_explicit(&tr->sw, memory_order_acquire) & 3) != CW_TRACE_LIVE)
             continue;
         uint64_t last = atomic_load_explicit(&tr->last_seen, memory_order_relaxed);
+        uint64_t first = atomic_load_explicit(&tr->first_seen, memory_order_relaxed);
         bool due = all || (now >= last && now - last >= g->lim.idle_ns) ||
-                   (now >= tr->first_seen && now - tr->first_seen >= g->lim.max_age_ns);
+                   (now >= first && now - first >= g->lim.max_age_ns);
         if (due && freeze(g, t))
             done_push(g, t);
     }
@@ -1032,7 +1098,8 @@ uint32_t cw__graph_find_trace(cw__graph *g, cw__tid id)
 uint32_t cw__graph_find_node(cw__graph *g, uint32_t trace, uint64_t sid)
 {
     return find_node_in(g, trace, sid,
-                        bload(&g->nb[node_hash(trace, sid) & g->nmask], memory_order_acquire),
+                        bload(&g->nb[node_hash(tid_hash(cw__trace_id(T(g, trace))), sid) & g->nmask],
+                              memory_order_acquire),
                         CW_NIL);
 }
 

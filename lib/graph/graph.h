@@ -53,6 +53,7 @@ typedef struct cw__pool {
     size_t elem;
     uint32_t max;                   /* capacity in objects */
     uint32_t nchunks;
+    bool zeroed;                    /* chunks come zeroed (see pool.c) */
     _Atomic(unsigned char *) *chunks;
     _Atomic uint32_t bump;          /* next never-used index */
     _Atomic uint64_t free_segs;     /* tagged Treiber stack of segments */
@@ -63,7 +64,7 @@ typedef struct cw__pool {
  * each pool wastes little (bytes per span are measured in test_graph). */
 #define CW_POOL_CHUNK_SHIFT 12
 
-int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max);
+int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max, bool zeroed);
 void cw__pool_destroy(cw__pool *p);
 
 CW_INLINE void *cw__pool_at(const cw__pool *p, uint32_t i)
@@ -75,13 +76,26 @@ CW_INLINE void *cw__pool_at(const cw__pool *p, uint32_t i)
     return c + (size_t)(i & ((1u << CW_POOL_CHUNK_SHIFT) - 1)) * p->elem;
 }
 
+/* As cw__pool_at() for an index below the bump counter that may not have
+ * been handed out yet: NULL while its chunk is still being allocated (the
+ * counter moves before the chunk exists). */
+CW_INLINE void *cw__pool_at_if(const cw__pool *p, uint32_t i)
+{
+    unsigned char *c = atomic_load_explicit(
+        &((cw__pool *)p)->chunks[i >> CW_POOL_CHUNK_SHIFT], memory_order_acquire);
+    return c ? c + (size_t)(i & ((1u << CW_POOL_CHUNK_SHIFT) - 1)) * p->elem : NULL;
+}
+
 /* A caller-local cache of free indexes, filled in bulk (a whole free
  * segment, or 32 fresh objects) so that the shared head and counter are
  * touched once per refill, not once per object. It refills only when empty,
  * so it never holds more than a segment. */
 #define CW_POOL_SEG 256u
+/* How far ahead cw__pool_get() prefetches the objects it will hand out. */
+#define CW_POOL_PREFETCH 4
 typedef struct cw__pool_cache {
     uint32_t n;
+    int64_t taken; /* objects handed out, net, not yet counted in in_use */
     uint32_t idx[CW_POOL_SEG];
 } cw__pool_cache;
 
@@ -182,7 +196,7 @@ enum {
 typedef struct cw__trace {
     _Atomic uint32_t idw[4];     /* trace id, high word first */
     _Atomic uint64_t last_seen;
-    uint64_t first_seen;
+    _Atomic uint64_t first_seen;
     _Atomic uint32_t hnext;
     _Atomic uint32_t sw;
     _Atomic uint32_t nodes;      /* node list head (next_in_trace) */

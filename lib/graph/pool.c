@@ -43,7 +43,7 @@ static _Atomic uint32_t *word(cw__pool *p, uint32_t i, int w)
     return (_Atomic uint32_t *)cw__pool_at(p, i) + w;
 }
 
-int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max)
+int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max, bool zeroed)
 {
     memset(p, 0, sizeof *p);
     if (elem < 8 || max == 0 || max >= CW_NIL)
@@ -51,6 +51,7 @@ int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max)
     p->mem = mem;
     p->elem = elem;
     p->max = max;
+    p->zeroed = zeroed;
     p->nchunks = (uint32_t)(((uint64_t)max + CHUNK - 1) >> CW_POOL_CHUNK_SHIFT);
     p->chunks = cw__calloc(mem, p->nchunks * sizeof *p->chunks);
     if (!p->chunks)
@@ -76,7 +77,12 @@ static bool ensure_chunk(cw__pool *p, uint32_t c)
 {
     if (atomic_load_explicit(&p->chunks[c], memory_order_acquire))
         return true;
-    unsigned char *mem = cw__calloc(p->mem, CHUNK * p->elem);
+    /* Zeroed only when asked: a pool whose never-used objects are read
+     * (the trace sweep reads every state word below the bump counter)
+     * needs them zero; the others write each object whole when they hand
+     * it out, and skip the cost of zeroing megabytes. */
+    unsigned char *mem = p->zeroed ? cw__calloc(p->mem, CHUNK * p->elem)
+                                   : cw__malloc(p->mem, CHUNK * p->elem);
     if (!mem)
         return false;
     unsigned char *expect = NULL;
@@ -130,14 +136,19 @@ uint32_t cw__pool_get(cw__pool *p, cw__pool_cache *c)
                 c->idx[c->n++] = i - 1;
         }
     }
-    atomic_fetch_add_explicit(&p->in_use, 1, memory_order_relaxed);
+    c->taken++; /* published in cw__pool_cache_release() */
+    /* Objects from the free list are cold, and the caller writes them
+     * whole at once: fetch a later one for writing now. */
+    if (c->n > CW_POOL_PREFETCH)
+        __builtin_prefetch(cw__pool_at(p, c->idx[c->n - 1 - CW_POOL_PREFETCH]), 1);
     return c->idx[--c->n];
 }
 
 void cw__pool_unget(cw__pool *p, cw__pool_cache *c, uint32_t i)
 {
+    (void)p;
     /* The index came out of this cache, so there is room for it. */
-    atomic_fetch_sub_explicit(&p->in_use, 1, memory_order_relaxed);
+    c->taken--;
     c->idx[c->n++] = i;
 }
 
@@ -171,4 +182,8 @@ void cw__pool_cache_release(cw__pool *p, cw__pool_cache *c)
     if (c->n)
         push_all(p, c->idx, c->n);
     c->n = 0;
+    /* One shared write per batch, not per object: relaxed, a statistic. */
+    if (c->taken)
+        atomic_fetch_add_explicit(&p->in_use, (uint64_t)c->taken, memory_order_relaxed);
+    c->taken = 0;
 }
