@@ -36,26 +36,16 @@ typedef struct umap {
     uint64_t mask;
 } umap;
 
-static void umap_free(cw__mem *m, umap *u)
-{
-    cw__free(m, u->k, (u->mask + 1) * sizeof *u->k);
-    cw__free(m, u->v, (u->mask + 1) * sizeof *u->v);
-}
-
-static bool umap_init(cw__mem *m, umap *u, size_t n)
+/* Maps live in the analysis' scratch, freed with it. */
+static bool umap_init(cw__scratch *S, umap *u, size_t n)
 {
     uint64_t cap = 16;
     while (cap < 2 * (uint64_t)n)
         cap <<= 1;
     u->mask = cap - 1;
-    u->k = cw__calloc(m, cap * sizeof *u->k);
-    u->v = cw__malloc(m, cap * sizeof *u->v);
-    if (u->k && u->v)
-        return true;
-    umap_free(m, u);
-    u->k = NULL;
-    u->v = NULL;
-    return false;
+    u->k = cw__scratch_get(S, cap * sizeof *u->k);
+    u->v = cw__scratch_get(S, cap * sizeof *u->v);
+    return u->k && u->v;
 }
 
 static void umap_put(umap *u, uint64_t key, uint32_t v)
@@ -187,12 +177,14 @@ static bool node_is_entry(cw__graph *g, const cw__payload *p)
     return pp.function != p->function;
 }
 
-cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete)
+cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete,
+                              cw__arena *arena)
 {
     cw__mem *m = cw__store_mem(st);
     const cw__trace *tr = cw__graph_trace(g, trace);
     cw__tid tid = cw__trace_id(tr);
-    cw__scratch S = {.m = m};
+    cw__scratch S;
+    cw__scratch_init(&S, m, arena);
     cw__record *r = cw__calloc(m, sizeof *r);
     if (!r)
         return NULL;
@@ -215,7 +207,7 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
     key *keys = cw__scratch_get(&S, n * sizeof *keys);
     lspan *sp = cw__scratch_get(&S, n * sizeof *sp);
     umap nodemap = {0};
-    if (!keys || !sp || !umap_init(m, &nodemap, n))
+    if (!keys || !sp || !umap_init(&S, &nodemap, n))
         goto oom;
     {
         size_t k = 0;
@@ -456,14 +448,12 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
                 ichild[ifirst[r->inv[v].parent] + icount[r->inv[v].parent]++] = v;
         /* Dense function indexes for the per-function "last seen" array. */
         umap fmap = {0};
-        if (!umap_init(m, &fmap, ninv + 1))
+        if (!umap_init(&S, &fmap, ninv + 1))
             goto oom;
         uint32_t nf = 0;
         uint32_t *ifn = cw__scratch_get(&S, (ninv + 1) * sizeof *ifn);
-        if (!ifn) {
-            umap_free(m, &fmap);
+        if (!ifn)
             goto oom;
-        }
         for (uint32_t v = 0; v < ninv; v++) {
             uint64_t k = (uint64_t)r->inv[v].function + 1;
             uint32_t d = umap_get(&fmap, k);
@@ -473,7 +463,6 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
             }
             ifn[v] = d;
         }
-        umap_free(m, &fmap);
         uint32_t *last = cw__scratch_get(&S, (nf + 1) * sizeof *last);
         if (!last)
             goto oom;
@@ -660,14 +649,12 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
      * earliest. */
     {
         umap fm = {0};
-        if (!umap_init(m, &fm, nreal + 1))
+        if (!umap_init(&S, &fm, nreal + 1))
             goto oom;
         uint32_t *fns = cw__scratch_get(&S, (nreal + 1) * sizeof *fns);
         uint64_t *fstart = cw__scratch_get(&S, (nreal + 1) * sizeof *fstart);
-        if (!fns || !fstart) {
-            umap_free(m, &fm);
+        if (!fns || !fstart)
             goto oom;
-        }
         uint32_t nf = 0;
         uint64_t end = 0;
         for (size_t i = 0; i < nreal; i++) {
@@ -680,7 +667,6 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
             if (sp[i].end > end)
                 end = sp[i].end;
         }
-        umap_free(m, &fm);
         r->functions = cw__malloc(m, (nf + 1) * sizeof *r->functions);
         r->fstart = cw__malloc(m, (nf + 1) * sizeof *r->fstart);
         r->nfunctions = nf; /* the size cw__record_free() frees them with */
@@ -741,13 +727,10 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
                 mf = r->inv[v].fanout;
         atomic_init(&r->max_fanout, mf);
     }
-    umap_free(m, &nodemap);
     cw__scratch_free(&S);
     cw__record_account(st, r);
     return r;
 oom:
-    if (nodemap.k || nodemap.v)
-        umap_free(m, &nodemap);
     cw__scratch_free(&S);
     cw__record_free(st, r);
     return NULL;

@@ -158,7 +158,8 @@ typedef struct cw__store cw__store;
  * read section and the store is only read through thread-safe paths (a live
  * summary). Returns NULL when out of memory.
  * Complexity: linear in the trace's nodes and links, no recursion. */
-cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete);
+cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete,
+                              cw__arena *arena);
 
 /* ----------------------------------------------------------------- store */
 

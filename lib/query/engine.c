@@ -37,7 +37,8 @@ uint64_t cw__engine_now(cw_engine *e)
 static void on_complete(void *ctx, cw__graph *g, uint32_t t)
 {
     cw_engine *e = ctx;
-    cw__record *r = cw__analyze_trace(e->st, g, t, true);
+    /* Completions run one at a time (the graph's tick lock): one arena. */
+    cw__record *r = cw__analyze_trace(e->st, g, t, true, &e->arena);
     if (!r)
         return;
     if (r->spans == 0) {
@@ -99,6 +100,7 @@ CW_API void cw_engine_free(cw_engine *e)
     cw__graph_free(e->g);
     cw__store_free(e->st);
     cw__intern_free(e->in);
+    cw__arena_free(&e->mem, &e->arena);
     cw__free(&e->mem, e->swept, e->swept_cap * sizeof *e->swept);
     cw__free(&e->mem, e->chains, e->chains_cap * sizeof *e->chains);
     pthread_mutex_destroy(&e->sweep_lock);

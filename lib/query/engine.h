@@ -24,6 +24,8 @@ struct cw_engine {
     void *on_trace_ctx;
     cw_chain_fn on_chain;
     void *on_chain_ctx;
+    /* Scratch memory of the completions' analyses, kept between them. */
+    cw__arena arena;
     /* Records completed in the current sweep, for the trace callbacks. */
     cw__record **swept;
     size_t nswept, swept_cap;

@@ -107,27 +107,79 @@ int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+void cw__scratch_init(cw__scratch *s, cw__mem *m, cw__arena *a)
+{
+    s->m = m;
+    s->arena = a;
+    s->total = 0;
+    s->cur = s->local;
+    s->used = 0;
+    s->cap = sizeof s->local;
+    s->k = 0;
+    s->failed = false;
+}
+
+void cw__arena_free(cw__mem *m, cw__arena *a)
+{
+    cw__free(m, a->blk, a->cap);
+    a->blk = NULL;
+    a->cap = 0;
+}
+
 void *cw__scratch_get(cw__scratch *s, size_t bytes)
 {
-    if (bytes == 0)
-        bytes = 1;
-    if (s->k == CW_SCRATCH_MAX) {
+    /* 16-byte pieces: every scratch array is of scalars or small structs. */
+    if (bytes > SIZE_MAX - 15) {
         s->failed = true;
         return NULL;
     }
-    void *p = cw__calloc(s->m, bytes);
-    if (!p) {
-        s->failed = true;
-        return NULL;
+    bytes = bytes ? (bytes + 15) & ~(size_t)15 : 16;
+    if (s->cap - s->used < bytes) {
+        cw__arena *a = s->arena;
+        if (s->cur == s->local && a && a->blk && a->cap >= bytes) {
+            /* The arena's block, next after the local one. */
+            s->cur = a->blk;
+            s->used = 0;
+            s->cap = a->cap;
+        } else {
+            if (s->k == CW_SCRATCH_MAX) {
+                s->failed = true;
+                return NULL;
+            }
+            size_t n = s->cap * 2 > bytes ? s->cap * 2 : bytes;
+            unsigned char *b = cw__malloc(s->m, n);
+            if (!b) {
+                s->failed = true;
+                return NULL;
+            }
+            s->blk[s->k] = b;
+            s->blen[s->k++] = n;
+            s->cur = b;
+            s->used = 0;
+            s->cap = n;
+        }
     }
-    s->p[s->k] = p;
-    s->n[s->k++] = bytes;
+    void *p = s->cur + s->used;
+    s->used += bytes;
+    s->total += bytes;
+    memset(p, 0, bytes);
     return p;
 }
 
 void cw__scratch_free(cw__scratch *s)
 {
     for (int i = 0; i < s->k; i++)
-        cw__free(s->m, s->p[i], s->n[i]);
-    s->k = 0;
+        cw__free(s->m, s->blk[i], s->blen[i]);
+    cw__arena *a = s->arena;
+    /* Leave the arena one block for all of this computation, next time. A
+     * failed allocation is not retried here: the arena just stays. */
+    if (a && s->k && s->total <= CW_ARENA_KEEP_MAX) {
+        unsigned char *b = cw__malloc(s->m, s->total);
+        if (b) {
+            cw__arena_free(s->m, a);
+            a->blk = b;
+            a->cap = s->total;
+        }
+    }
+    cw__scratch_init(s, s->m, a);
 }

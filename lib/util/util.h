@@ -51,19 +51,44 @@ void cw__free(cw__mem *m, void *p, size_t n);
  * doubles. Returns 0 or CW_ENOMEM (the array is left as it was). */
 int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem);
 
-/* Scratch allocations of one computation, zeroed, freed together. Past
- * CW_SCRATCH_MAX allocations, or out of memory, get returns NULL and sets
- * failed. */
-#define CW_SCRATCH_MAX 48
+/* Scratch allocations of one computation, zeroed, freed together: an
+ * arena whose first block lives in the struct (on the caller's stack), so
+ * that the common small computation allocates nothing; larger ones take
+ * blocks from m, each at least twice the last. Past CW_SCRATCH_MAX blocks,
+ * or out of memory, get returns NULL and sets failed. */
+#define CW_SCRATCH_MAX 40
+#define CW_SCRATCH_LOCAL 8192
+
+/* A block a scratch may start from and hand back, so that a thread doing
+ * one computation after another (the sweeps) reuses its memory instead of
+ * mapping, faulting in and unmapping it each time. */
+typedef struct cw__arena {
+    unsigned char *blk;
+    size_t cap;
+} cw__arena;
+
+/* Blocks beyond this are not kept between computations. */
+#define CW_ARENA_KEEP_MAX (64u << 20)
 
 typedef struct cw__scratch {
     cw__mem *m;
-    void *p[CW_SCRATCH_MAX];
-    size_t n[CW_SCRATCH_MAX];
+    cw__arena *arena;   /* NULL: none */
+    size_t total;       /* bytes handed out, for sizing the arena */
+    unsigned char *cur; /* the block being carved */
+    size_t used, cap;
+    unsigned char *blk[CW_SCRATCH_MAX];
+    size_t blen[CW_SCRATCH_MAX];
     int k;
     bool failed;
+    _Alignas(16) unsigned char local[CW_SCRATCH_LOCAL];
 } cw__scratch;
 
+/* a may be NULL. A scratch with an arena starts in the arena's block
+ * (after the local one) and, when freed, leaves the arena a block large
+ * enough for everything it handed out (up to CW_ARENA_KEEP_MAX). One
+ * scratch at a time per arena. */
+void cw__scratch_init(cw__scratch *s, cw__mem *m, cw__arena *a);
+void cw__arena_free(cw__mem *m, cw__arena *a);
 void *cw__scratch_get(cw__scratch *s, size_t bytes);
 void cw__scratch_free(cw__scratch *s);
 
