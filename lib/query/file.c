@@ -4,8 +4,8 @@
  *
  * A name with none of these endings is recognized by content: gzip magic,
  * then '{' for JSON (one request, or one per line when the first line is a
- * whole request), else protobuf. The whole file is read (mmap for regular
- * files), up to max_file_bytes after decompression.
+ * whole request), else protobuf. The whole file is read (mapped when
+ * large), up to max_file_bytes after decompression.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -57,6 +57,12 @@ typedef struct fbuf {
     size_t heap_cap;
 } fbuf;
 
+/* Regular files this large are mapped; smaller ones are read. A mapping
+ * costs a TLB shootdown when it goes (munmap), which dominated the reading
+ * of many request-sized files; a read costs a copy, which only matters for
+ * large files. */
+#define MAP_MIN (16 << 20)
+
 static void fbuf_free(cw_engine *e, fbuf *f)
 {
     if (f->map)
@@ -65,9 +71,11 @@ static void fbuf_free(cw_engine *e, fbuf *f)
     memset(f, 0, sizeof *f);
 }
 
-static int read_fd(cw_engine *e, int fd, fbuf *f)
+/* Reads fd to its end into a heap buffer of cap bytes at first (the size
+ * when known, + 1 to see the end without growing), doubling as needed. */
+static int read_fd(cw_engine *e, int fd, size_t cap, fbuf *f)
 {
-    size_t cap = 1 << 16, n = 0;
+    size_t n = 0;
     uint8_t *p = cw__malloc(&e->mem, cap);
     if (!p)
         return CW_ENOMEM;
@@ -108,7 +116,7 @@ static int load(cw_engine *e, const char *path, fbuf *f)
 {
     memset(f, 0, sizeof *f);
     if (strcmp(path, "-") == 0)
-        return read_fd(e, STDIN_FILENO, f);
+        return read_fd(e, STDIN_FILENO, 1 << 16, f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return CW_EIO;
@@ -125,10 +133,12 @@ static int load(cw_engine *e, const char *path, fbuf *f)
         rc = CW_EIO;
     } else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > e->o.max_file_bytes) {
         rc = CW_ETOOBIG;
+    } else if (S_ISREG(sb.st_mode) && sb.st_size > 0 && sb.st_size < MAP_MIN) {
+        rc = read_fd(e, fd, (size_t)sb.st_size + 1, f);
     } else if (S_ISREG(sb.st_mode) && sb.st_size > 0) {
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            rc = read_fd(e, fd, f);
+            rc = read_fd(e, fd, 1 << 16, f);
         } else {
             f->map = m;
             f->map_len = (size_t)sb.st_size;
@@ -136,7 +146,7 @@ static int load(cw_engine *e, const char *path, fbuf *f)
             f->n = (size_t)sb.st_size;
         }
     } else {
-        rc = read_fd(e, fd, f); /* pipes, empty files, devices */
+        rc = read_fd(e, fd, 1 << 16, f); /* pipes, empty files, devices */
     }
     int err = errno;
     close(fd);
