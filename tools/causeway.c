@@ -16,7 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
@@ -43,15 +43,41 @@ static int write_stdout(void *ctx, const char *line, size_t len)
     return fwrite(line, 1, len, stdout) == len ? 0 : CW_EIO;
 }
 
+/* Budgets for an offline run, from the input's size. Every span of a file
+ * set may stay in memory at once, so the span budget must hold them all:
+ * four times the input's bytes does (a span costs the graph about 100
+ * bytes and takes at least 46 on the wire, its ids and times; gzip files
+ * count ten times their size, and standard input or a file that cannot be
+ * sized counts 1 GiB). The engine
+ * sizes its hash indexes from the budgets up front, so budgets far beyond
+ * the input would cost page faults on index pages touched once each: the
+ * floor is 64 MiB, the ceiling 16 GiB (and 4 GiB of summaries). */
+static void offline_budgets(cw_engine_options *o, char **files, int nfiles)
+{
+    uint64_t bytes = 0;
+    for (int i = 0; i < nfiles; i++) {
+        struct stat st;
+        size_t len = strlen(files[i]);
+        if (strcmp(files[i], "-") != 0 && stat(files[i], &st) == 0 && st.st_size >= 0)
+            bytes += (uint64_t)st.st_size *
+                     (len > 3 && !strcmp(files[i] + len - 3, ".gz") ? 10 : 1);
+        else
+            bytes += 1ull << 30;
+    }
+    uint64_t spans = bytes * 4, summaries = bytes;
+    const uint64_t floor = 64ull << 20;
+    o->memory_budget = spans < floor ? floor : spans > 16ull << 30 ? 16ull << 30 : spans;
+    o->summary_budget =
+        summaries < floor ? floor : summaries > 4ull << 30 ? 4ull << 30 : summaries;
+}
+
 /* Reads every file into a new engine and completes all traces. Prints the
  * one-line error and returns 2 on the first bad file. */
 static int load(cw_engine **out, char **files, int nfiles)
 {
     cw_engine_options o;
     cw_engine_options_init(&o);
-    /* Offline: the spans of a whole file set may stay in memory at once. */
-    o.memory_budget = 16ull << 30;
-    o.summary_budget = 4ull << 30;
+    offline_budgets(&o, files, nfiles);
     cw_engine *e;
     int rc = cw_engine_new(&e, &o);
     if (rc) {
@@ -379,6 +405,16 @@ static void on_signal(uv_signal_t *s, int signum)
     cw_receiver_stop(d->r);
 }
 
+/* HOST:PORT as configured, with the port it was bound to. */
+static void bound_addr(char *out, size_t n, const char *addr, int port)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || port <= 0)
+        snprintf(out, n, "%s", addr);
+    else
+        snprintf(out, n, "%.*s:%d", (int)(colon - addr), addr, port);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     const char *config = NULL, *listen = NULL, *api = NULL, *idle = NULL;
@@ -447,12 +483,16 @@ static int cmd_serve(int argc, char **argv)
     d.sigint.data = d.sigterm.data = &d;
     uv_signal_start(&d.sigint, on_signal, SIGINT);
     uv_signal_start(&d.sigterm, on_signal, SIGTERM);
-    char line[512];
+    /* The addresses as bound: port 0 in the configuration picks a free one. */
+    char otlp_at[300], api_at[300];
+    bound_addr(otlp_at, sizeof otlp_at, ro->listen, cw_receiver_port(d.r, 0));
+    bound_addr(api_at, sizeof api_at, ro->api_listen, cw_receiver_port(d.r, 1));
+    char line[1024];
     snprintf(line, sizeof line,
              "causeway %s ready: send OTLP/HTTP traces to http://%s/v1/traces; %s%s%s "
              "(idle timeout %.3g s, memory budget %llu MiB)",
-             cw_version(), ro->listen, ro->api_listen[0] ? "query http://" : "no query API",
-             ro->api_listen[0] ? ro->api_listen : "",
+             cw_version(), otlp_at, ro->api_listen[0] ? "query http://" : "no query API",
+             ro->api_listen[0] ? api_at : "",
              ro->api_listen[0] ? "/api/v1/traces?sort=depth, /metrics, /healthz" : "",
              (double)c.engine.idle_timeout_ns / 1e9,
              (unsigned long long)(c.engine.memory_budget >> 20));

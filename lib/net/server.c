@@ -315,7 +315,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             conn_want_close(c);
         return;
     }
-    c->r->bytes_in += (uint64_t)n;
+    if (c->l->kind == KIND_OTLP) /* the metric is OTLP traffic, not queries */
+        c->r->bytes_in += (uint64_t)n;
     bool was_mid = cw__http_mid_request(&c->http);
     cw__http_feed(&c->http, c->rbuf, (size_t)n);
     after_feed(c, was_mid);
@@ -802,7 +803,10 @@ static void begin_stop(cw_receiver *r)
             r->ls[i].open = false;
             uv_close((uv_handle_t *)&r->ls[i].tcp, on_listener_closed);
         }
-    if (r->o.tick_interval_ns) {
+    /* The timer exists only once open_all() got past the listeners (its
+     * loop field, public and read-only, stays NULL in the calloc'd receiver
+     * until uv_timer_init): a start that failed to listen stops here too. */
+    if (r->o.tick_interval_ns && r->tick_timer.loop) {
         uv_timer_stop(&r->tick_timer);
         uv_close((uv_handle_t *)&r->tick_timer, on_handle_closed);
     }
