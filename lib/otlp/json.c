@@ -598,19 +598,13 @@ static int hex_id(jctx *c, uint8_t out[16], size_t *n)
 #define KEY(lit) (key.n == sizeof(lit) - 1 && memcmp(key.p, lit, sizeof(lit) - 1) == 0)
 #define KEY2(a, b) (KEY(a) || KEY(b))
 
-static bool is_numeric_key(cw__attr_key k)
-{
-    return k == CW_ATTR_HTTP_STATUS || k == CW_ATTR_HTTP_STATUS_LEGACY ||
-           k == CW_ATTR_RESEND_COUNT;
-}
-
 /* AnyValue object of an attribute the model reads. */
 static int any_value(jctx *c, cw__attrs *a, cw__attr_key k, int depth)
 {
     int r = jopen(c, '{', depth);
     if (r <= 0)
         return r;
-    bool first = true, numeric = is_numeric_key(k);
+    bool first = true, numeric = cw__attr_numeric(k);
     cw__sv key;
     while ((r = obj_next(c, &first, &key)) > 0) {
         if (KEY2("stringValue", "string_value") && *c->p == '"') {

@@ -180,6 +180,29 @@ typedef enum cw__attr_key {
  * model does not read costs one switch and rarely one compare. */
 cw__attr_key cw__attr_lookup(const char *k, size_t n);
 
+/* The attributes whose value the model reads as a number: an int, or a
+ * string of 1 to 18 decimal digits (cw__parse_decimal), which some SDKs
+ * send. */
+static inline bool cw__attr_numeric(cw__attr_key k)
+{
+    return k == CW_ATTR_HTTP_STATUS || k == CW_ATTR_HTTP_STATUS_LEGACY ||
+           k == CW_ATTR_RESEND_COUNT;
+}
+
+static inline bool cw__parse_decimal(const uint8_t *s, size_t n, int64_t *out)
+{
+    if (n == 0 || n > 18)
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
 /* Attribute values collected while a span (or resource) is decoded: string
  * views for string keys, numbers for numeric ones. */
 typedef struct cw__attrs {

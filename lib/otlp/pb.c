@@ -179,38 +179,18 @@ CW_INLINE const uint8_t *next_field(pbctx *c, const uint8_t *p, const uint8_t *e
         return err_;                                                           \
     CHECK_WT(tbl, f, at)
 
-static bool parse_decimal(const uint8_t *s, size_t n, int64_t *out)
-{
-    if (n == 0 || n > 18)
-        return false;
-    int64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-static bool is_numeric_key(cw__attr_key k)
-{
-    return k == CW_ATTR_HTTP_STATUS || k == CW_ATTR_HTTP_STATUS_LEGACY ||
-           k == CW_ATTR_RESEND_COUNT;
-}
-
 /* AnyValue of an attribute the model reads. */
 static int decode_any(pbctx *c, const uint8_t *p, const uint8_t *end,
                       cw__attrs *a, cw__attr_key k)
 {
-    bool numeric = is_numeric_key(k);
+    bool numeric = cw__attr_numeric(k);
     while (p < end) {
         NEXT(wt_any);
         switch (f.num) {
         case 1: /* string_value */
             if (numeric) {
                 int64_t v;
-                if (parse_decimal(f.sub, (size_t)(f.sub_end - f.sub), &v)) {
+                if (cw__parse_decimal(f.sub, (size_t)(f.sub_end - f.sub), &v)) {
                     a->num[k] = v;
                     a->have |= 1u << k;
                 }
