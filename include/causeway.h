@@ -234,8 +234,8 @@ CW_API int cw_engine_ingest(cw_engine *e, const void *buf, size_t len,
  *
  * For line files, lines before a bad one stay ingested; the error names the
  * line (result->error_line). Returns what cw_engine_ingest() returns, plus
- * CW_EIO (the file cannot be read; errno is left set) and CW_ETOOBIG (over
- * max_file_bytes).
+ * CW_EIO (the file cannot be read; errno is left set and result->reason is
+ * strerror(errno)) and CW_ETOOBIG (over max_file_bytes).
  *
  * Thread safety: as cw_engine_ingest(). */
 CW_API int cw_engine_ingest_file(cw_engine *e, const char *path,
@@ -330,7 +330,9 @@ typedef enum cw_sort {
 } cw_sort;
 
 /* The n completed traces largest by the key (ties: more spans, then trace
- * id), into out[0..*count). Returns 0, CW_EINVAL or CW_ENOMEM.
+ * id), into out[0..*count). Rankings copy no function lists: each out[i]
+ * has nfunctions set, and cw_engine_trace() on its id fills the functions.
+ * Returns 0, CW_EINVAL or CW_ENOMEM.
  * Thread safety: as cw_engine_trace(). */
 CW_API int cw_engine_top(cw_engine *e, cw_sort by, size_t n, cw_trace_summary *out,
                          size_t *count);
@@ -350,7 +352,9 @@ CW_API int cw_engine_edges(cw_engine *e, cw_edge_summary *out, size_t cap, size_
 
 /* Retry groups and recursion details of one completed trace (SPEC.md
  * section 3.4), copied out: the detail is owned by the caller and stays
- * valid until cw_detail_free(), whatever the engine does meanwhile. */
+ * valid until cw_detail_free(), whatever the engine does meanwhile (its
+ * strings are the engine's interned ones). It is allocated from the
+ * engine's allocator: free it before cw_engine_free(). */
 typedef struct cw_detail cw_detail;
 
 typedef struct cw_retry_group {
