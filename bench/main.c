@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -175,6 +176,14 @@ void cwb_info(const cwb_ctx *c, const char *fmt, ...)
     fflush(out);
 }
 
+#if defined(__clang__)
+#define CWB_COMPILER "clang " __clang_version__
+#elif defined(__GNUC__)
+#define CWB_COMPILER "gcc " __VERSION__
+#else
+#define CWB_COMPILER "unknown"
+#endif
+
 /* DIR/machine.json: what the figures were measured on, for report.py. */
 static void write_machine(const cwb_ctx *c)
 {
@@ -202,9 +211,14 @@ static void write_machine(const cwb_ctx *c)
         fprintf(stderr, "causeway-bench: %s: cannot write\n", path);
         return;
     }
+    struct utsname u;
+    if (uname(&u) != 0)
+        snprintf(u.release, sizeof u.release, "unknown");
+    u.release[strcspn(u.release, "\"\\")] = 0;
     fprintf(o, "{\"cpu\":\"%s\",\"cpus\":%u,\"memory_bytes\":%lld,\"host\":\"%s\","
-               "\"quick\":%s,\"runs\":%d}\n",
-            model, c->ncpu, (long long)pages * psz, host, c->quick ? "true" : "false", c->runs);
+               "\"kernel\":\"%s\",\"compiler\":\"%s\",\"quick\":%s,\"runs\":%d}\n",
+            model, c->ncpu, (long long)pages * psz, host, u.release, CWB_COMPILER,
+            c->quick ? "true" : "false", c->runs);
     fclose(o);
 }
 
