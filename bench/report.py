@@ -78,6 +78,10 @@ def table(rows):
 # The issues' targets: (issue, what, bench, name, threads or None, field,
 # ">=" or "<=", value).
 TARGETS = [
+    (2, "hot-path decode vs protobuf-c", "decode", "hotpath", None, "ratio", ">=", 10),
+    (2, "hot-path decode vs nanopb", "decode", "hotpath-vs-nanopb", None, "ratio", ">=", 3),
+    (2, "JSON decode vs protobuf-c (protobuf)", "decode", "json", None, "ratio", ">=", 1),
+    (2, "gzip vs libdeflate inflate-only (on par)", "decode", "gzip", None, "ratio", ">=", 0.9),
     (3, "graph inserts, 1 thread", "graph", "insert", 1, "median", ">=", 10e6),
     (3, "graph inserts, 2 threads / 1 thread", "graph", "scaling-2", 2, "ratio", ">=", 1.6),
     (3, "graph inserts vs mutex table, 2 threads", "graph", "insert", 2, "ratio", ">=", 3.0),
