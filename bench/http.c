@@ -30,10 +30,10 @@
  * --gzip both variants are measured (identity and gzip); --gzip narrows the
  * scenario to gzip, the variant the issue's target is stated for.
  *
- * query. One `causeway serve` child (idle timeout 1 s, so that traces
- * complete and top-N has something to rank) is preloaded with a separate
- * workload that is then left to complete. Each run: the idle phase sends a
- * fixed number of trace-summary and top-N queries, alternating, one at a
+ * query. Each run starts a fresh `causeway serve` child (idle timeout 2 s,
+ * so that traces complete and top-N has something to rank), preloaded with
+ * a separate workload that is then left to complete. The idle phase sends
+ * a fixed number of trace-summary and top-N queries, alternating, one at a
  * time, 2 ms apart, on one keep-alive connection; the loaded phase sends the
  * same queries the same way while the load generator sends protobuf requests
  * as fast as the server answers for a fixed time. Trace ids queried under
