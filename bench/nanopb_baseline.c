@@ -177,24 +177,7 @@ static bool span_cb(pb_istream_t *stream, const pb_field_iter_t *field, void **a
     if (sp.has_status)
         s.status = (uint32_t)sp.status.code > 255 ? 255 : (uint8_t)sp.status.code;
 
-    /* The hot path's id rules (lib/otlp/pb.c, decode_span). */
-    cw_reject_reason why = CW_REJECT_COUNT;
-    if (tid.n != 16) {
-        why = CW_REJECT_BAD_TRACE_ID;
-    } else {
-        s.trace.hi = cw__load_be64(tid.p);
-        s.trace.lo = cw__load_be64(tid.p + 8);
-        if (cw__tid_is_zero(s.trace))
-            why = CW_REJECT_BAD_TRACE_ID;
-    }
-    if (why == CW_REJECT_COUNT) {
-        if (sid.n != 8 || (s.span_id = cw__load_be64(sid.p)) == 0)
-            why = CW_REJECT_BAD_SPAN_ID;
-        else if (pid.n == 8)
-            s.parent_id = cw__load_be64(pid.p);
-        else if (pid.n != 0)
-            why = CW_REJECT_BAD_PARENT_ID;
-    }
+    cw_reject_reason why = cw__span_ids(&s, tid.p, tid.n, sid.p, sid.n, pid.p, pid.n);
     if (why != CW_REJECT_COUNT) {
         b->rejected[why]++;
         b->nlinks = link_first;

@@ -884,23 +884,7 @@ static int span(jctx *c, int depth)
     if (r < 0)
         return r;
 
-    cw_reject_reason why = CW_REJECT_COUNT;
-    if (tidn != 16) {
-        why = CW_REJECT_BAD_TRACE_ID;
-    } else {
-        s.trace.hi = cw__load_be64(tid);
-        s.trace.lo = cw__load_be64(tid + 8);
-        if (cw__tid_is_zero(s.trace))
-            why = CW_REJECT_BAD_TRACE_ID;
-    }
-    if (why == CW_REJECT_COUNT) {
-        if (sidn != 8 || (s.span_id = cw__load_be64(sid)) == 0)
-            why = CW_REJECT_BAD_SPAN_ID;
-        else if (pidn == 8)
-            s.parent_id = cw__load_be64(pid);
-        else if (pidn != 0)
-            why = CW_REJECT_BAD_PARENT_ID;
-    }
+    cw_reject_reason why = cw__span_ids(&s, tid, tidn, sid, sidn, pid, pidn);
     if (why != CW_REJECT_COUNT) {
         b->rejected[why]++;
         b->nlinks = link_first;

@@ -80,6 +80,29 @@ typedef struct cw__span {
     uint8_t trigger;        /* CW_TRIGGER_* */
 } cw__span;
 
+/* The id rules of every decoder: a trace id of 16 bytes, not all zero; a
+ * span id of 8 bytes, not zero; a parent id of 8 bytes (all zero reads as
+ * "none") or absent. Sets s->trace, s->span_id and s->parent_id. Returns
+ * CW_REJECT_COUNT when the span is kept, else why it is rejected. */
+static inline cw_reject_reason cw__span_ids(cw__span *s, const uint8_t *tid, size_t tidn,
+                                            const uint8_t *sid, size_t sidn,
+                                            const uint8_t *pid, size_t pidn)
+{
+    if (tidn != 16)
+        return CW_REJECT_BAD_TRACE_ID;
+    s->trace.hi = cw__load_be64(tid);
+    s->trace.lo = cw__load_be64(tid + 8);
+    if (cw__tid_is_zero(s->trace))
+        return CW_REJECT_BAD_TRACE_ID;
+    if (sidn != 8 || (s->span_id = cw__load_be64(sid)) == 0)
+        return CW_REJECT_BAD_SPAN_ID;
+    if (pidn == 8)
+        s->parent_id = cw__load_be64(pid);
+    else if (pidn != 0)
+        return CW_REJECT_BAD_PARENT_ID;
+    return CW_REJECT_COUNT;
+}
+
 typedef struct cw__link {
     cw__tid trace;
     uint64_t span_id;
