@@ -455,11 +455,10 @@ static int cmp_chain_id(const void *a, const void *b)
     return strcmp(((const cw_chain_summary *)a)->chain_id, ((const cw_chain_summary *)b)->chain_id);
 }
 
-/* The summary array of a set: traces or chains, elsize bytes each. */
-static void **tset_items(tset *t, int chains, size_t *elsize)
+/* The summary array of a set: traces or chains. */
+static void *tset_items(const tset *t, int chains)
 {
-    *elsize = chains ? sizeof *t->c : sizeof *t->s;
-    return chains ? (void **)&t->c : (void **)&t->s;
+    return chains ? (void *)t->c : (void *)t->s;
 }
 
 /* Item i's id (a trace id or a chain id, both CW_TRACE_ID_LEN bytes). */
@@ -511,14 +510,16 @@ static int collect(cw_engine *e, int chains, cw_sort by, size_t n, int by_id, ts
     }
     if (cap == 0)
         return 0;
-    size_t elsize;
-    void **items = tset_items(t, chains, &elsize);
+    size_t elsize = chains ? sizeof *t->c : sizeof *t->s;
     int rc;
     for (;;) {
-        void *grown = PyMem_RawRealloc(*items, cap * elsize);
+        void *grown = PyMem_RawRealloc(tset_items(t, chains), cap * elsize);
         if (!grown)
             return CW_ENOMEM;
-        *items = grown;
+        if (chains)
+            t->c = grown;
+        else
+            t->s = grown;
         size_t count = 0;
         if ((rc = tset_top(e, chains, by, cap, t, &count)) != 0)
             return rc;
@@ -529,7 +530,7 @@ static int collect(cw_engine *e, int chains, cw_sort by, size_t n, int by_id, ts
         cap *= 2;
     }
     if (by_id && t->n > 1)
-        qsort(*items, t->n, elsize, chains ? cmp_chain_id : cmp_trace_id);
+        qsort(tset_items(t, chains), t->n, elsize, chains ? cmp_chain_id : cmp_trace_id);
     t->foff = PyMem_RawMalloc((t->n ? t->n : 1) * sizeof *t->foff);
     if (!t->foff || tset_reserve_fns(t, t->n * 4 + 1))
         return CW_ENOMEM;
