@@ -5,6 +5,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "util/util.h"
 
@@ -106,6 +107,74 @@ Test(util_mem, counts_bytes_and_returns_to_zero)
     cr_assert_eq(atomic_load(&m.in_use), 1050);
     cw__free(&m, a, 1000);
     cw__free(&m, b, 50);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+Test(util_mem, large_tables_are_aligned_zeroed_regions_counted_exactly)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    size_t n = CW_REGION_MIN * 3 + 4096;
+    unsigned char *t = cw__table_alloc(&m, n);
+    cr_assert_not_null(t);
+    cr_assert_eq((uintptr_t)t % CW_REGION_MIN, 0, "starts on a huge-page boundary");
+    cr_assert_eq(atomic_load(&m.in_use), n, "charged its size, not the rounded mapping");
+    for (size_t i = 0; i < n; i += 4093)
+        cr_assert_eq(t[i], 0);
+    t[n - 1] = 1; /* the whole size is writable */
+    cw__table_free(&m, t, n);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+
+    /* Small tables come from the allocator, zeroed as well. */
+    unsigned char *s = cw__table_alloc(&m, 4096);
+    cr_assert_not_null(s);
+    cr_assert_eq(s[4095], 0);
+    cr_assert_eq(atomic_load(&m.in_use), 4096);
+    cw__table_free(&m, s, 4096);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+
+    /* Reservations charge nothing until the owner charges what it uses. */
+    void *r = cw__region_reserve(&m, 64u << 20);
+    cr_assert_not_null(r);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+    cw__mem_charge(&m, 4096);
+    cr_assert_eq(atomic_load(&m.in_use), 4096);
+    cw__mem_charge(&m, -4096);
+    cw__region_release(r, 64u << 20);
+}
+
+static void *host_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n);
+}
+
+static void *host_realloc(void *ctx, void *p, size_t o, size_t n)
+{
+    (void)ctx;
+    (void)o;
+    return realloc(p, n);
+}
+
+static void host_free(void *ctx, void *p, size_t n)
+{
+    (void)ctx;
+    (void)n;
+    free(p);
+}
+
+Test(util_mem, a_host_allocator_gets_every_table_and_no_regions)
+{
+    cw_allocator a = {host_malloc, host_realloc, host_free, NULL, NULL};
+    cw__mem m;
+    cw__mem_init(&m, &a);
+    cr_assert_null(cw__region_reserve(&m, 64u << 20), "regions bypass the host's allocator");
+    size_t n = CW_REGION_MIN * 2;
+    unsigned char *t = cw__table_alloc(&m, n);
+    cr_assert_not_null(t);
+    cr_assert_eq(t[n / 2], 0, "zeroed by malloc + memset");
+    cr_assert_eq(atomic_load(&m.in_use), n);
+    cw__table_free(&m, t, n);
     cr_assert_eq(atomic_load(&m.in_use), 0);
 }
 

@@ -79,6 +79,10 @@
 
 #define BUCKET_BITS_MIN 10
 
+/* Chunks are at least 16-byte aligned (malloc, or a 2 MiB region), so every
+ * node's first 16 bytes (its key and chain link) share a cache line. */
+_Static_assert(sizeof(cw__node) % 16 == 0, "nodes keep 16-byte alignment");
+
 struct cw__graph {
     cw__mem *mem;
     cw__graph_limits lim;
@@ -192,16 +196,18 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
         r = cw__pool_init(&g->links, mem, sizeof(cw__link_node), cap, false);
     if (!r)
         r = cw__pool_init(&g->exts, mem, sizeof(cw__ext), cap, false);
-    /* About two planned spans per bucket (the count rounded down to a power
-     * of two): chains stay short at full budget, and the index costs 2-4
-     * bytes a span. Traces hold several spans each: an eighth of that. */
+    /* One to two planned spans per bucket (the count rounded down to a
+     * power of two): a lookup that misses, the common case for a new span,
+     * walks the whole chain, a cache miss a node, so chains stay short; the
+     * index costs 4-8 bytes a planned span. Traces hold several spans each:
+     * an eighth of that. */
     uint64_t nb = 1u << BUCKET_BITS_MIN;
-    while (nb * 4 <= spans)
+    while (nb * 2 <= spans)
         nb <<= 1;
     uint64_t tbn = nb / 8 < (1u << BUCKET_BITS_MIN) ? 1u << BUCKET_BITS_MIN : nb / 8;
     if (!r) {
-        g->nb = cw__calloc(mem, nb * sizeof *g->nb);
-        g->tb = cw__calloc(mem, tbn * sizeof *g->tb);
+        g->nb = cw__table_alloc(mem, nb * sizeof *g->nb);
+        g->tb = cw__table_alloc(mem, tbn * sizeof *g->tb);
         if (!g->nb || !g->tb)
             r = CW_ENOMEM;
     }
@@ -227,9 +233,9 @@ void cw__graph_free(cw__graph *g)
     cw__pool_destroy(&g->links);
     cw__pool_destroy(&g->exts);
     if (g->nb)
-        cw__free(g->mem, g->nb, (g->nmask + 1) * sizeof *g->nb);
+        cw__table_free(g->mem, g->nb, (g->nmask + 1) * sizeof *g->nb);
     if (g->tb)
-        cw__free(g->mem, g->tb, (g->tmask + 1) * sizeof *g->tb);
+        cw__table_free(g->mem, g->tb, (g->tmask + 1) * sizeof *g->tb);
     cw__free(g->mem, g->done, g->done_cap * sizeof *g->done);
     if (g->nb && g->tb)
         pthread_mutex_destroy(&g->tick_lock);

@@ -54,6 +54,7 @@ typedef struct cw__pool {
     uint32_t max;                   /* capacity in objects */
     uint32_t nchunks;
     bool zeroed;                    /* chunks come zeroed (see pool.c) */
+    unsigned char *region;          /* every chunk's place, or NULL */
     _Atomic(unsigned char *) *chunks;
     _Atomic uint32_t bump;          /* next never-used index */
     _Atomic uint64_t free_segs;     /* tagged Treiber stack of segments */
@@ -146,10 +147,12 @@ enum { CW_NODE_REAL = 1u, CW_NODE_WRITING = 2u, CW_NODE_VER = 4u };
  * free-list header while free (pool.c). All fields are 32-bit so that a node
  * is 80 bytes with no padding. */
 typedef struct cw__node {
+    /* What a hash-chain step reads, in the first 16 bytes: nodes are 16-byte
+     * aligned, so a step touches one cache line. */
     _Atomic uint32_t sid[2];              /* span id, high word first */
-    _Atomic uint32_t pw[CW_PAYLOAD_WORDS];/* payload, seqlocked */
     uint32_t trace;                       /* owning trace object */
     _Atomic uint32_t hnext;               /* span hash chain */
+    _Atomic uint32_t pw[CW_PAYLOAD_WORDS];/* payload, seqlocked */
     uint32_t next_in_trace;               /* the trace's node list */
     _Atomic uint32_t state;
     _Atomic uint32_t first_child;         /* child list head */

@@ -3,6 +3,9 @@
  *
  * Algorithm. Objects live in chunks of 2^CW_POOL_CHUNK_SHIFT, allocated on
  * first use and installed by CAS; an index names (chunk, slot) forever.
+ * With the default allocator the chunks are consecutive in one region
+ * reserved for the pool's whole capacity (util.h, regions: huge pages,
+ * memory committed as touched); a chunk is then charged, not allocated.
  * Never-used objects come from an atomic bump counter. Freed objects (only
  * ever freed by the graph's reclaimer, after a grace period) are chained into
  * segments of up to SEG objects through their first two words, and segments
@@ -56,6 +59,8 @@ int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max, bool zer
     p->chunks = cw__calloc(mem, p->nchunks * sizeof *p->chunks);
     if (!p->chunks)
         return CW_ENOMEM;
+    if ((size_t)p->nchunks * CHUNK * elem >= CW_REGION_MIN)
+        p->region = cw__region_reserve(mem, (size_t)p->nchunks * CHUNK * elem);
     atomic_init(&p->bump, 0);
     atomic_init(&p->free_segs, EMPTY);
     atomic_init(&p->in_use, 0);
@@ -66,9 +71,15 @@ void cw__pool_destroy(cw__pool *p)
 {
     if (!p->chunks)
         return;
-    for (uint32_t c = 0; c < p->nchunks; c++)
-        cw__free(p->mem, atomic_load_explicit(&p->chunks[c], memory_order_relaxed),
-                 CHUNK * p->elem);
+    for (uint32_t c = 0; c < p->nchunks; c++) {
+        unsigned char *mem = atomic_load_explicit(&p->chunks[c], memory_order_relaxed);
+        if (mem && p->region)
+            cw__mem_charge(p->mem, -(int64_t)(CHUNK * p->elem));
+        else
+            cw__free(p->mem, mem, CHUNK * p->elem);
+    }
+    cw__region_release(p->region, (size_t)p->nchunks * CHUNK * p->elem);
+    p->region = NULL;
     cw__free(p->mem, p->chunks, p->nchunks * sizeof *p->chunks);
     p->chunks = NULL;
 }
@@ -81,15 +92,26 @@ static bool ensure_chunk(cw__pool *p, uint32_t c)
      * (the trace sweep reads every state word below the bump counter)
      * needs them zero; the others write each object whole when they hand
      * it out, and skip the cost of zeroing megabytes. */
-    unsigned char *mem = p->zeroed ? cw__calloc(p->mem, CHUNK * p->elem)
-                                   : cw__malloc(p->mem, CHUNK * p->elem);
-    if (!mem)
-        return false;
+    unsigned char *mem;
+    if (p->region) {
+        /* Fresh region pages read as zero. */
+        mem = p->region + (size_t)c * CHUNK * p->elem;
+        cw__mem_charge(p->mem, (int64_t)(CHUNK * p->elem));
+    } else {
+        mem = p->zeroed ? cw__calloc(p->mem, CHUNK * p->elem)
+                        : cw__malloc(p->mem, CHUNK * p->elem);
+        if (!mem)
+            return false;
+    }
     unsigned char *expect = NULL;
     if (!atomic_compare_exchange_strong_explicit(&p->chunks[c], &expect, mem,
                                                  memory_order_acq_rel,
-                                                 memory_order_acquire))
-        cw__free(p->mem, mem, CHUNK * p->elem);
+                                                 memory_order_acquire)) {
+        if (p->region)
+            cw__mem_charge(p->mem, -(int64_t)(CHUNK * p->elem));
+        else
+            cw__free(p->mem, mem, CHUNK * p->elem);
+    }
     return true;
 }
 

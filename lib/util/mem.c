@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "util.h"
 
@@ -89,6 +90,78 @@ void cw__free(cw__mem *m, void *p, size_t n)
     atomic_fetch_sub_explicit(&m->in_use, n, memory_order_relaxed);
 }
 
+void cw__mem_charge(cw__mem *m, int64_t delta)
+{
+    atomic_fetch_add_explicit(&m->in_use, (uint64_t)delta, memory_order_relaxed);
+}
+
+static size_t region_round(size_t bytes)
+{
+    return (bytes + CW_REGION_MIN - 1) & ~(CW_REGION_MIN - 1);
+}
+
+void *cw__region_reserve(cw__mem *m, size_t bytes)
+{
+    if (m->a.malloc != libc_malloc || bytes == 0 || bytes > SIZE_MAX / 2)
+        return NULL;
+    size_t len = region_round(bytes);
+    /* One huge page of slack so that the region can start on a 2 MiB
+     * boundary (only aligned 2 MiB ranges can be huge pages); the slack is
+     * unmapped again. NORESERVE: untouched pages are not committed. */
+    size_t map = len + CW_REGION_MIN;
+    unsigned char *p = mmap(NULL, map, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + CW_REGION_MIN - 1) & ~(uintptr_t)(CW_REGION_MIN - 1);
+    size_t head = (size_t)(a - (uintptr_t)p);
+    if (head)
+        munmap(p, head);
+    if (map - head - len)
+        munmap((unsigned char *)a + len, map - head - len);
+#ifdef MADV_HUGEPAGE
+    /* Advice only: a kernel without THP, or with it off, gives 4 KiB. */
+    madvise((void *)a, len, MADV_HUGEPAGE);
+#endif
+    return (void *)a;
+}
+
+void cw__region_release(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, region_round(bytes));
+}
+
+/* With libc, a table of CW_REGION_MIN or more is always a region (libc's
+ * calloc would mmap it too, only without the advice), so that free knows
+ * which it is from n alone. */
+static bool table_is_region(const cw__mem *m, size_t n)
+{
+    return n >= CW_REGION_MIN && m->a.malloc == libc_malloc;
+}
+
+void *cw__table_alloc(cw__mem *m, size_t n)
+{
+    if (!table_is_region(m, n))
+        return cw__calloc(m, n);
+    void *p = cw__region_reserve(m, n);
+    if (p)
+        cw__mem_charge(m, (int64_t)n);
+    return p;
+}
+
+void cw__table_free(cw__mem *m, void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (table_is_region(m, n)) {
+        cw__region_release(p, n);
+        cw__mem_charge(m, -(int64_t)n);
+        return;
+    }
+    cw__free(m, p, n);
+}
+
 int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem)
 {
     if (need <= *cap)
@@ -147,7 +220,8 @@ void *cw__scratch_get(cw__scratch *s, size_t bytes)
                 return NULL;
             }
             size_t n = s->cap * 2 > bytes ? s->cap * 2 : bytes;
-            unsigned char *b = cw__malloc(s->m, n);
+            /* Large blocks are tables: huge pages, no faults per 4 KiB. */
+            unsigned char *b = cw__table_alloc(s->m, n);
             if (!b) {
                 s->failed = true;
                 return NULL;
@@ -169,7 +243,7 @@ void *cw__scratch_get(cw__scratch *s, size_t bytes)
 void cw__scratch_free(cw__scratch *s)
 {
     for (int i = 0; i < s->k; i++)
-        cw__free(s->m, s->blk[i], s->blen[i]);
+        cw__table_free(s->m, s->blk[i], s->blen[i]);
     cw__arena *a = s->arena;
     /* Leave the arena one block for all of this computation, next time. A
      * failed allocation is not retried here: the arena just stays. */

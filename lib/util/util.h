@@ -47,6 +47,28 @@ void *cw__calloc(cw__mem *m, size_t n);
 void *cw__realloc(cw__mem *m, void *p, size_t old_n, size_t new_n);
 void cw__free(cw__mem *m, void *p, size_t n);
 
+/* Regions: large runs of address space for bulk data (the graph's pools and
+ * indexes), reserved at once and backed by the kernel only as first touched,
+ * zeroed, in transparent huge pages where the kernel allows (MADV_HUGEPAGE).
+ * A page fault costs the same for 4 KiB as for 2 MiB, and a random probe
+ * over hundreds of megabytes misses the TLB on nearly every 4 KiB page, so
+ * huge pages make both the first fill and every later lookup cheaper.
+ * Regions bypass the allocator, so they exist only with the default (libc)
+ * one: cw__region_reserve() returns NULL with a host allocator, or when the
+ * kernel refuses, and the caller falls back to the allocator. Reserving
+ * charges nothing; the caller charges what it uses (cw__mem_charge), so
+ * bytes_in_use stays what the engine uses, not what it reserved. */
+#define CW_REGION_MIN ((size_t)2 << 20)
+void *cw__region_reserve(cw__mem *m, size_t bytes);
+void cw__region_release(void *p, size_t bytes);
+void cw__mem_charge(cw__mem *m, int64_t delta);
+
+/* A zeroed table of n bytes: a region when n is at least CW_REGION_MIN and
+ * regions exist, else the allocator's calloc. Freed by cw__table_free() with
+ * the same n. */
+void *cw__table_alloc(cw__mem *m, size_t n);
+void cw__table_free(cw__mem *m, void *p, size_t n);
+
 /* Grows an array of elem-sized items so that it holds at least need items;
  * doubles. Returns 0 or CW_ENOMEM (the array is left as it was). */
 int cw__grow(cw__mem *m, void **arr, size_t *cap, size_t need, size_t elem);
