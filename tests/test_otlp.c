@@ -895,15 +895,22 @@ static uint8_t *gz(const void *p, size_t n, size_t *zn)
     return z;
 }
 
+/* n zero bytes, gzipped: a bomb's body. */
+static uint8_t *gz_zeros(size_t n, size_t *zn)
+{
+    uint8_t *zeros = calloc(1, n);
+    cr_assert_not_null(zeros);
+    uint8_t *z = gz(zeros, n, zn);
+    free(zeros);
+    return z;
+}
+
 Test(otlp_gzip, bomb_stops_at_the_limit_whatever_the_trailer_says)
 {
     fx f;
     fx_init(&f, 1024);
-    size_t n = 64u << 20;
-    uint8_t *zeros = calloc(1, n);
-    size_t zn;
-    uint8_t *z = gz(zeros, n, &zn);
-    free(zeros);
+    size_t n = 64u << 20, zn;
+    uint8_t *z = gz_zeros(n, &zn);
     cr_assert_lt(zn, 100000, "a 64 MiB bomb compresses to %zu bytes", zn);
     uint8_t *out;
     size_t outn, cap;
@@ -922,6 +929,43 @@ Test(otlp_gzip, bomb_stops_at_the_limit_whatever_the_trailer_says)
     z[zn - 3] = z[zn - 2] = z[zn - 1] = 0;
     cr_assert_eq(cw__gunzip(&f.mem, z, zn, 1u << 20, &out, &outn, &cap, &why), CW_ETOOBIG);
     cr_assert_eq(cw__gunzip(&f.mem, z, zn, 64u << 20, &out, &outn, &cap, &why), CW_EGZIP);
+    cr_assert_eq(atomic_load(&f.mem.in_use), before);
+    free(z);
+    fx_free(&f);
+}
+
+Test(otlp_gzip, a_kept_buffer_is_reused_and_the_limit_still_holds)
+{
+    fx f;
+    fx_init(&f, 1024);
+    size_t n = 4u << 20, zn;
+    uint8_t *z = gz_zeros(n, &zn);
+    uint8_t *buf = NULL;
+    size_t cap = 0, outn;
+    const char *why = NULL;
+    uint64_t before = atomic_load(&f.mem.in_use);
+    cr_assert_eq(cw__gunzip_into(&f.mem, z, zn, 8u << 20, &buf, &cap, &outn, &why), 0);
+    cr_assert_eq(outn, n);
+    cr_assert_geq(cap, n);
+    uint8_t *first = buf;
+    size_t first_cap = cap;
+    /* Large enough already: the same buffer, no allocation. */
+    cr_assert_eq(cw__gunzip_into(&f.mem, z, zn, 8u << 20, &buf, &cap, &outn, &why), 0);
+    cr_assert_eq(buf, first);
+    cr_assert_eq(cap, first_cap);
+    cr_assert_eq(outn, n);
+    /* A buffer larger than a later, smaller limit: the limit still holds,
+     * and the buffer stays the caller's on the error. */
+    cr_assert_eq(cw__gunzip_into(&f.mem, z, zn, 1u << 20, &buf, &cap, &outn, &why),
+                 CW_ETOOBIG);
+    cr_assert_eq(buf, first);
+    cr_assert_eq(atomic_load(&f.mem.in_use), before + cap, "only the kept buffer is held");
+    /* Corrupt input: same. */
+    cr_assert_eq(cw__gunzip_into(&f.mem, (const uint8_t *)"not gzip at all, really", 23,
+                                 8u << 20, &buf, &cap, &outn, &why),
+                 CW_EGZIP);
+    cr_assert_eq(buf, first);
+    cw__free(&f.mem, buf, cap);
     cr_assert_eq(atomic_load(&f.mem.in_use), before);
     free(z);
     fx_free(&f);

@@ -27,7 +27,20 @@ int cw__gunzip(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
                const char **reason)
 {
     *out = NULL;
-    *out_len = *out_cap = 0;
+    *out_cap = 0;
+    int rc = cw__gunzip_into(mem, in, in_len, limit, out, out_cap, out_len, reason);
+    if (rc) {
+        cw__free(mem, *out, *out_cap);
+        *out = NULL;
+        *out_cap = 0;
+    }
+    return rc;
+}
+
+int cw__gunzip_into(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
+                    uint8_t **bufp, size_t *capp, size_t *out_len, const char **reason)
+{
+    *out_len = 0;
     if (in_len < 18 || in[0] != 0x1f || in[1] != 0x8b) {
         *reason = "not gzip data (bad magic or shorter than a gzip header)";
         return CW_EGZIP;
@@ -47,11 +60,24 @@ int cw__gunzip(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
         cap = 1;
 
     int rc = 0;
-    uint8_t *buf = cw__malloc(mem, cap);
+    uint8_t *buf = *bufp;
     size_t used = 0, off = 0;
-    if (!buf) {
-        rc = CW_ENOMEM;
-        goto done;
+    if (*capp >= cap) {
+        /* Reuse the caller's buffer, as much of it as the limit allows:
+         * cap is the window inflated into, *capp the allocation. */
+        cap = *capp < limit ? *capp : limit;
+    } else {
+        /* Grow without copying: nothing in the old buffer is kept. */
+        cw__free(mem, buf, *capp);
+        *bufp = NULL;
+        *capp = 0;
+        buf = cw__malloc(mem, cap);
+        if (!buf) {
+            rc = CW_ENOMEM;
+            goto done;
+        }
+        *bufp = buf;
+        *capp = cap;
     }
     while (off < in_len) {
         if (in_len - off < 18 || in[off] != 0x1f || in[off + 1] != 0x8b) {
@@ -69,12 +95,15 @@ int cw__gunzip(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
                 goto done;
             }
             uint64_t ncap = cap * 2 > limit ? limit : cap * 2;
-            uint8_t *nb = cw__realloc(mem, buf, cap, ncap);
-            if (!nb) {
-                rc = CW_ENOMEM;
-                goto done;
+            if (ncap > *capp) {
+                uint8_t *nb = cw__realloc(mem, buf, *capp, ncap);
+                if (!nb) {
+                    rc = CW_ENOMEM;
+                    goto done;
+                }
+                buf = *bufp = nb;
+                *capp = ncap;
             }
-            buf = nb;
             cap = ncap;
             continue; /* inflate this member again into the larger buffer */
         }
@@ -88,12 +117,7 @@ int cw__gunzip(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
     }
 done:
     libdeflate_free_decompressor(dd);
-    if (rc) {
-        cw__free(mem, buf, cap);
-        return rc;
-    }
-    *out = buf;
-    *out_len = used;
-    *out_cap = cap;
-    return 0;
+    if (!rc)
+        *out_len = used;
+    return rc;
 }

@@ -167,6 +167,12 @@ int cw__decode_json(cw__decoder *d, const char *buf, size_t len);
 int cw__gunzip(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
                uint8_t **out, size_t *out_len, size_t *out_cap,
                const char **reason);
+/* The same into a buffer the caller keeps between calls: *buf (*cap bytes,
+ * NULL/0 for none) is used as it is when large enough, else replaced by a
+ * larger one; on any return *buf and *cap describe the buffer the caller now
+ * owns. */
+int cw__gunzip_into(cw__mem *mem, const uint8_t *in, size_t in_len, size_t limit,
+                    uint8_t **buf, size_t *cap, size_t *out_len, const char **reason);
 
 /* ---------------------------------------------- shared by both decoders */
 

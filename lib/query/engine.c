@@ -93,10 +93,65 @@ CW_API int cw_engine_new(cw_engine **out, const cw_engine_options *opt)
     return 0;
 }
 
+/* ------------------------------------------------------------ workspaces */
+
+static void ws_free(cw_engine *e, cw__ws *w)
+{
+    cw__batch_free(&w->b);
+    cw__free(&e->mem, w->in, w->in_cap);
+    cw__free(&e->mem, w->out, w->out_cap);
+    cw__free(&e->mem, w, sizeof *w);
+}
+
+cw__ws *cw__ws_take(cw_engine *e)
+{
+    for (int i = 0; i < CW_WS_SLOTS; i++) {
+        /* Relaxed peek first: most slots are empty under load. */
+        if (!atomic_load_explicit(&e->ws[i], memory_order_relaxed))
+            continue;
+        cw__ws *w = atomic_exchange_explicit(&e->ws[i], NULL, memory_order_acq_rel);
+        if (w)
+            return w;
+    }
+    cw__ws *w = cw__calloc(&e->mem, sizeof *w);
+    if (w)
+        cw__batch_init(&w->b, &e->mem);
+    return w;
+}
+
+void cw__ws_give(cw_engine *e, cw__ws *w)
+{
+    cw__batch_reset(&w->b);
+    if (w->b.cap * sizeof *w->b.spans + w->b.links_cap * sizeof *w->b.links > CW_WS_KEEP_MAX)
+        cw__batch_free(&w->b);
+    if (w->in_cap > CW_WS_KEEP_MAX) {
+        cw__free(&e->mem, w->in, w->in_cap);
+        w->in = NULL;
+        w->in_cap = 0;
+    }
+    if (w->out_cap > CW_WS_KEEP_MAX) {
+        cw__free(&e->mem, w->out, w->out_cap);
+        w->out = NULL;
+        w->out_cap = 0;
+    }
+    for (int i = 0; i < CW_WS_SLOTS; i++) {
+        cw__ws *expect = NULL;
+        if (atomic_compare_exchange_strong_explicit(&e->ws[i], &expect, w, memory_order_acq_rel,
+                                                    memory_order_relaxed))
+            return;
+    }
+    ws_free(e, w);
+}
+
 CW_API void cw_engine_free(cw_engine *e)
 {
     if (!e)
         return;
+    for (int i = 0; i < CW_WS_SLOTS; i++) {
+        cw__ws *w = atomic_load_explicit(&e->ws[i], memory_order_acquire);
+        if (w)
+            ws_free(e, w);
+    }
     cw__graph_free(e->g);
     cw__store_free(e->st);
     cw__intern_free(e->in);
@@ -144,54 +199,55 @@ CW_API int cw_engine_ingest(cw_engine *e, const void *buf, size_t len, unsigned 
     }
     count(&e->requests, 1);
     const uint8_t *p = buf ? buf : (const uint8_t *)"";
-    uint8_t *inflated = NULL;
-    size_t inflated_cap = 0;
     int rc = 0;
+    cw__ws *w = cw__ws_take(e);
+    if (!w) {
+        rc = CW_ENOMEM;
+        res->reason = "out of memory";
+        goto fail;
+    }
     if (encoding & CW_ENC_GZIP) {
         size_t n;
-        rc = cw__gunzip(&e->mem, p, len, e->o.max_decompressed_bytes, &inflated, &n,
-                        &inflated_cap, &res->reason);
+        rc = cw__gunzip_into(&e->mem, p, len, e->o.max_decompressed_bytes, &w->out, &w->out_cap,
+                             &n, &res->reason);
         if (rc) {
             if (rc == CW_ENOMEM)
                 res->reason = "out of memory";
-            goto fail;
+            goto fail_free;
         }
-        p = inflated;
+        p = w->out;
         len = n;
     }
-    cw__batch b;
-    cw__batch_init(&b, &e->mem);
+    cw__batch *b = &w->b;
     /* Reserve for the common size, so the batch rarely grows: about 100
      * bytes a span in protobuf (captures), 400 in JSON. */
     size_t guess = len / (fmt == CW_ENC_JSON ? 400 : 100) + 16;
-    if (cw__grow(&e->mem, (void **)&b.spans, &b.cap, guess, sizeof *b.spans)) {
+    if (cw__grow(&e->mem, (void **)&b->spans, &b->cap, guess, sizeof *b->spans)) {
         rc = CW_ENOMEM;
         res->reason = "out of memory";
         goto fail_free;
     }
     cw__decoder d;
-    cw__decoder_init(&d, e->in, e->o.max_attr_len, &b);
+    cw__decoder_init(&d, e->in, e->o.max_attr_len, b);
     rc = fmt == CW_ENC_PROTOBUF ? cw__decode_pb(&d, p, len)
                                 : cw__decode_json(&d, (const char *)p, len);
     cw__decoder_done(&d);
     if (rc) {
         res->reason = rc == CW_ENOMEM ? "out of memory" : d.reason;
         res->error_offset = d.err_off;
-        cw__batch_free(&b);
         goto fail_free;
     }
     for (int k = 0; k < CW_REJECT_COUNT; k++) {
-        res->rejected[k] = b.rejected[k];
-        res->spans_rejected += b.rejected[k];
+        res->rejected[k] = b->rejected[k];
+        res->spans_rejected += b->rejected[k];
     }
     /* Received: every span decoded, kept or rejected for its ids. */
-    count(&e->spans_received, b.n + res->spans_rejected);
-    res->links_dropped = b.links_dropped;
-    count(&e->truncated, b.truncated);
+    count(&e->spans_received, b->n + res->spans_rejected);
+    res->links_dropped = b->links_dropped;
+    count(&e->truncated, b->truncated);
     cw__insert_result ir;
-    rc = cw__graph_insert(e->g, &b, cw__engine_now(e), &ir);
-    cw__batch_free(&b);
-    cw__free(&e->mem, inflated, inflated_cap);
+    rc = cw__graph_insert(e->g, b, cw__engine_now(e), &ir);
+    cw__ws_give(e, w);
     res->spans_accepted = ir.accepted;
     res->rejected[CW_REJECT_OVER_BUDGET] += ir.rejected_budget;
     res->rejected[CW_REJECT_NO_MEMORY] += ir.rejected_nomem;
@@ -210,7 +266,7 @@ CW_API int cw_engine_ingest(cw_engine *e, const void *buf, size_t len, unsigned 
     return rc;
 
 fail_free:
-    cw__free(&e->mem, inflated, inflated_cap);
+    cw__ws_give(e, w);
 fail:
     res->error = rc;
     count(&e->requests_rejected, 1);

@@ -11,6 +11,24 @@
 
 #include "../chain/chain.h"
 
+/* What one ingest call works in: the file's bytes, the inflated body and
+ * the decoded batch. Kept between calls in a few lock-free slots, so that
+ * steady-state ingest reuses warm memory: a fresh buffer per request would
+ * fault its pages in anew each time (glibc returns large freed blocks to the
+ * kernel), which cost more than the decoding on this project's machines. */
+typedef struct cw__ws {
+    cw__batch b;
+    uint8_t *in;
+    size_t in_cap;
+    uint8_t *out;
+    size_t out_cap;
+} cw__ws;
+
+/* Workspaces kept: enough for the receiver's pool threads and the host's. */
+#define CW_WS_SLOTS 8
+/* A workspace's buffers larger than this are freed, not kept. */
+#define CW_WS_KEEP_MAX ((size_t)16 << 20)
+
 struct cw_engine {
     cw__mem mem;
     cw_engine_options o;
@@ -31,12 +49,20 @@ struct cw_engine {
     size_t nswept, swept_cap;
     const cw__chain **chains;
     size_t nchains, chains_cap;
+    /* Idle workspaces: a slot owns what it holds; taking exchanges it for
+     * NULL, giving back CASes NULL for it (acq_rel both ways: the buffers'
+     * contents and sizes pass with the pointer). */
+    _Atomic(cw__ws *) ws[CW_WS_SLOTS];
     /* Relaxed counters: statistics. */
     _Atomic uint64_t requests, requests_rejected, spans_received, spans_accepted,
         spans_rejected, links_dropped, truncated, rejected[CW_REJECT_COUNT];
 };
 
 uint64_t cw__engine_now(cw_engine *e);
+/* A workspace for one ingest call (an idle one, else a new one), NULL when
+ * out of memory; cw__ws_give() returns it. Lock-free. */
+cw__ws *cw__ws_take(cw_engine *e);
+void cw__ws_give(cw_engine *e, cw__ws *w);
 /* Hex id (32 digits, either case) to a trace id. */
 bool cw__parse_tid(const char *s, cw__tid *out);
 void cw__fill_trace(cw_engine *e, const cw__record *r, cw_trace_summary *out,

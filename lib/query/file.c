@@ -53,8 +53,6 @@ typedef struct fbuf {
     size_t n;
     void *map;
     size_t map_len;
-    uint8_t *heap;
-    size_t heap_cap;
 } fbuf;
 
 /* Regular files this large are mapped; smaller ones are read. A mapping
@@ -63,60 +61,55 @@ typedef struct fbuf {
  * large files. */
 #define MAP_MIN (16 << 20)
 
-static void fbuf_free(cw_engine *e, fbuf *f)
+static void fbuf_free(fbuf *f)
 {
     if (f->map)
         munmap(f->map, f->map_len);
-    cw__free(&e->mem, f->heap, f->heap_cap);
     memset(f, 0, sizeof *f);
 }
 
-/* Reads fd to its end into a heap buffer of cap bytes at first (the size
- * when known, + 1 to see the end without growing), doubling as needed. */
-static int read_fd(cw_engine *e, int fd, size_t cap, fbuf *f)
+/* Reads fd to its end into the workspace's input buffer, at least cap bytes
+ * at first (the size when known, + 1 to see the end without growing),
+ * doubling as needed. The buffer stays the workspace's. */
+static int read_fd(cw_engine *e, cw__ws *w, int fd, size_t cap, fbuf *f)
 {
     size_t n = 0;
-    uint8_t *p = cw__malloc(&e->mem, cap);
-    if (!p)
-        return CW_ENOMEM;
+    if (w->in_cap < cap) {
+        cw__free(&e->mem, w->in, w->in_cap);
+        w->in_cap = 0;
+        if (!(w->in = cw__malloc(&e->mem, cap)))
+            return CW_ENOMEM;
+        w->in_cap = cap;
+    }
     for (;;) {
-        if (n == cap) {
-            if (cap >= e->o.max_file_bytes) {
-                cw__free(&e->mem, p, cap);
+        if (n == w->in_cap) {
+            if (w->in_cap >= e->o.max_file_bytes)
                 return CW_ETOOBIG;
-            }
-            uint8_t *q = cw__realloc(&e->mem, p, cap, cap * 2);
-            if (!q) {
-                cw__free(&e->mem, p, cap);
+            uint8_t *q = cw__realloc(&e->mem, w->in, w->in_cap, w->in_cap * 2);
+            if (!q)
                 return CW_ENOMEM;
-            }
-            p = q;
-            cap *= 2;
+            w->in = q;
+            w->in_cap *= 2;
         }
-        ssize_t r = read(fd, p + n, cap - n);
+        ssize_t r = read(fd, w->in + n, w->in_cap - n);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0) {
-            int err = errno;
-            cw__free(&e->mem, p, cap);
-            errno = err;
+        if (r < 0)
             return CW_EIO;
-        }
         if (r == 0)
             break;
         n += (size_t)r;
     }
-    f->p = f->heap = p;
+    f->p = w->in;
     f->n = n;
-    f->heap_cap = cap;
     return 0;
 }
 
-static int load(cw_engine *e, const char *path, fbuf *f)
+static int load(cw_engine *e, cw__ws *w, const char *path, fbuf *f)
 {
     memset(f, 0, sizeof *f);
     if (strcmp(path, "-") == 0)
-        return read_fd(e, STDIN_FILENO, 1 << 16, f);
+        return read_fd(e, w, STDIN_FILENO, 1 << 16, f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return CW_EIO;
@@ -134,11 +127,11 @@ static int load(cw_engine *e, const char *path, fbuf *f)
     } else if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > e->o.max_file_bytes) {
         rc = CW_ETOOBIG;
     } else if (S_ISREG(sb.st_mode) && sb.st_size > 0 && sb.st_size < MAP_MIN) {
-        rc = read_fd(e, fd, (size_t)sb.st_size + 1, f);
+        rc = read_fd(e, w, fd, (size_t)sb.st_size + 1, f);
     } else if (S_ISREG(sb.st_mode) && sb.st_size > 0) {
         void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (m == MAP_FAILED) {
-            rc = read_fd(e, fd, 1 << 16, f);
+            rc = read_fd(e, w, fd, 1 << 16, f);
         } else {
             f->map = m;
             f->map_len = (size_t)sb.st_size;
@@ -146,7 +139,7 @@ static int load(cw_engine *e, const char *path, fbuf *f)
             f->n = (size_t)sb.st_size;
         }
     } else {
-        rc = read_fd(e, fd, 1 << 16, f); /* pipes, empty files, devices */
+        rc = read_fd(e, w, fd, 1 << 16, f); /* pipes, empty files, devices */
     }
     int err = errno;
     close(fd);
@@ -234,33 +227,41 @@ CW_API int cw_engine_ingest_file(cw_engine *e, const char *path, cw_ingest_resul
     int fmt = strcmp(path, "-") == 0 ? F_UNKNOWN : format_of(path, &gz);
     if (strcmp(path, "-") == 0)
         gz = false;
+    cw__ws *w = cw__ws_take(e);
+    if (!w) {
+        res->error = CW_ENOMEM;
+        res->reason = "out of memory";
+        return CW_ENOMEM;
+    }
     fbuf f;
-    int rc = load(e, path, &f);
+    int rc = load(e, w, path, &f);
     if (rc) {
         res->error = rc;
         res->reason = rc == CW_EIO         ? strerror(errno)
                       : rc == CW_ETOOBIG   ? "file exceeds max_file_bytes"
                                            : "out of memory";
+        int err = errno;
+        cw__ws_give(e, w);
+        errno = err;
         return rc;
     }
     const uint8_t *p = f.p;
     size_t n = f.n;
-    uint8_t *inflated = NULL;
-    size_t inflated_cap = 0;
     if (!gz && n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
         gz = true; /* recognized by content */
     if (gz) {
         size_t out_n;
         const char *why = NULL;
-        rc = cw__gunzip(&e->mem, p, n, e->o.max_file_bytes, &inflated, &out_n, &inflated_cap,
-                        &why);
+        rc = cw__gunzip_into(&e->mem, p, n, e->o.max_file_bytes, &w->out, &w->out_cap, &out_n,
+                             &why);
         if (rc) {
             res->error = rc;
             res->reason = why ? why : "out of memory";
-            fbuf_free(e, &f);
+            fbuf_free(&f);
+            cw__ws_give(e, w);
             return rc;
         }
-        p = inflated;
+        p = w->out;
         n = out_n;
     }
     if (fmt == F_UNKNOWN) {
@@ -273,7 +274,7 @@ CW_API int cw_engine_ingest_file(cw_engine *e, const char *path, cw_ingest_resul
         rc = ingest_lines(e, p, n, res);
     else
         rc = cw_engine_ingest(e, p, n, fmt == F_PB ? CW_ENC_PROTOBUF : CW_ENC_JSON, res);
-    cw__free(&e->mem, inflated, inflated_cap);
-    fbuf_free(e, &f);
+    fbuf_free(&f);
+    cw__ws_give(e, w);
     return rc;
 }
