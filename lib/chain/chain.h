@@ -129,6 +129,10 @@ typedef struct cw__record {
     _Atomic(struct cw__record *) older;
     struct cw__record *newer;
     size_t bytes;
+    /* inv, fstart, spaninv, functions and loop_path share one block that
+     * starts at inv, of this size; 0 until the analysis has finished (its
+     * arrays are then scratch memory, not the record's). */
+    size_t block_bytes;
 } cw__record;
 
 /* A chain summary, SPEC.md section 3.2; immutable once published. It also

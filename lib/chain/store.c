@@ -119,17 +119,14 @@ void cw__record_free(cw__store *st, cw__record *r)
     if (!r)
         return;
     cw__mem *m = st->mem;
-    cw__free(m, r->functions, (r->nfunctions + 1) * sizeof *r->functions);
-    cw__free(m, r->fstart, (r->nfunctions + 1) * sizeof *r->fstart);
-    cw__free(m, r->inv, (r->invocations + 1) * sizeof *r->inv);
+    if (r->block_bytes)
+        cw__free(m, r->inv, r->block_bytes); /* with fstart .. loop_path */
     cw__free(m, r->ledges, r->ledges_cap * sizeof *r->ledges);
-    cw__free(m, r->spaninv, (r->nspaninv + 1) * sizeof *r->spaninv);
     cw__free(m, r->plinks, r->plinks_cap * sizeof *r->plinks);
     cw__free(m, atomic_load_explicit(&r->xedges, memory_order_relaxed),
              r->xedges_cap * sizeof(cw__xedge));
     cw__free(m, r->groups, r->groups_cap * sizeof *r->groups);
     cw__free(m, r->group_spans, r->group_spans_cap * sizeof *r->group_spans);
-    cw__free(m, r->loop_path, r->nloop * sizeof *r->loop_path);
     cw__free(m, r, sizeof *r);
 }
 
