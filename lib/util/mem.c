@@ -220,8 +220,11 @@ void *cw__scratch_get(cw__scratch *s, size_t bytes)
                 return NULL;
             }
             size_t n = s->cap * 2 > bytes ? s->cap * 2 : bytes;
-            /* Large blocks are tables: huge pages, no faults per 4 KiB. */
-            unsigned char *b = cw__table_alloc(s->m, n);
+            /* Large blocks are regions (huge pages, no fault per 4 KiB);
+             * small ones plain malloc, since get zeroes each piece anyway.
+             * cw__table_free() frees either by size. */
+            unsigned char *b =
+                n >= CW_REGION_MIN ? cw__table_alloc(s->m, n) : cw__malloc(s->m, n);
             if (!b) {
                 s->failed = true;
                 return NULL;
