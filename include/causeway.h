@@ -88,7 +88,8 @@ CW_API const char *cw_err_name(int code);
  * block was allocated with, so an allocator needs no headers. malloc and
  * realloc return NULL on failure; the engine then fails the operation with
  * CW_ENOMEM and stays usable. The functions are called from every thread that
- * calls into the engine, so they must be thread-safe. */
+ * calls into the engine and from the threads it starts to complete traces
+ * (completion_threads), so they must be thread-safe. */
 typedef struct cw_allocator {
     void *(*malloc)(void *ctx, size_t size);
     void *(*realloc)(void *ctx, void *ptr, size_t old_size, size_t new_size);
@@ -145,6 +146,13 @@ typedef struct cw_engine_options {
     /* Bytes of trace and chain summaries kept after their spans are freed;
      * past it the oldest chains are evicted (counted). Default 256 MiB. */
     uint64_t summary_budget;
+    /* Threads that analyse the traces a sweep completes (cw_engine_tick(),
+     * cw_engine_flush()): 1 analyses them on the calling thread alone; N
+     * (at most 8) lets a sweep of at least 8,192 spans start N - 1 helper
+     * threads that it joins before returning, so that a flush of many
+     * traces uses the machine's cores. The result is the same whatever N.
+     * Default 0: the number of online CPUs, at most 8. */
+    uint32_t completion_threads;
 } cw_engine_options;
 
 /* Fills o with the defaults documented above. Thread safety: any thread. */

@@ -264,7 +264,7 @@ static void interning_agrees(void)
 
 typedef struct client {
     int port, api;
-    cwg_buf *reqs;
+    const cwg_buf *reqs;
     size_t nreq;
     int id;
     _Atomic int *ok;
@@ -343,16 +343,8 @@ static void *poller(void *p)
 
 static void receiver_under_load(void)
 {
-    cwg_options o;
-    cwg_options_init(&o);
-    o.seed = 5;
-    o.spans = 20000;
-    o.batch_spans = 250;
-    cwg_workload w;
-    CWT_CHECK(cwg_generate(&w, &o) == 0, "generate");
-    cwg_buf *reqs = calloc(w.nreq, sizeof *reqs);
-    for (size_t r = 0; r < w.nreq; r++)
-        CWT_CHECK(cwg_encode_pb(&w, r, &reqs[r]) == 0, "encode");
+    cwt_requests q;
+    CWT_CHECK(cwt_requests_pb(&q, 5, 20000, 250, 0.3) == 0, "workload");
     cw_engine_options eo;
     cw_engine_options_init(&eo);
     eo.idle_timeout_ns = 50 * 1000000ull; /* complete while posting */
@@ -368,7 +360,7 @@ static void receiver_under_load(void)
     client cs[CLIENTS + 1];
     pthread_t th[CLIENTS + 1];
     for (int i = 0; i <= CLIENTS; i++) {
-        cs[i] = (client){cw_receiver_port(r, 0), cw_receiver_port(r, 1), reqs, w.nreq, i, &ok};
+        cs[i] = (client){cw_receiver_port(r, 0), cw_receiver_port(r, 1), q.r, q.n, i, &ok};
         pthread_create(&th[i], NULL, i < CLIENTS ? poster : poller, &cs[i]);
     }
     for (int i = 0; i <= CLIENTS; i++)
@@ -387,10 +379,121 @@ static void receiver_under_load(void)
            CLIENTS * POSTS, (unsigned long long)st.spans_accepted,
            (unsigned long long)st.duplicates, (unsigned long long)st.traces_completed);
     cw_engine_free(e);
-    for (size_t k = 0; k < w.nreq; k++)
-        cwg_buf_free(&reqs[k]);
-    free(reqs);
-    cwg_free(&w);
+    cwt_requests_free(&q);
+}
+
+/* Parallel completion under load: writers ingest while sweeps analyse on
+ * helper threads (and add records on another), and a reader queries
+ * summaries, top-N and edges throughout. The first half of the requests is
+ * ingested, then made idle on the injected clock and completed in one big
+ * sweep while writers send the second half; a final flush, still under the
+ * reader, completes the rest. Every span ends up in exactly one summary. */
+typedef struct cload {
+    cw_engine *e;
+    const cwg_buf *reqs;
+    size_t nreq, until;
+    _Atomic size_t next;
+    _Atomic int stop;
+    _Atomic uint64_t clock;
+    uint64_t spans_done; /* trace callbacks run on the sweeping thread */
+} cload;
+
+static uint64_t cload_clock(void *ctx)
+{
+    return atomic_load(&((cload *)ctx)->clock);
+}
+
+static void cload_trace(void *ctx, const cw_trace_summary *s, const char *const *fns)
+{
+    (void)fns;
+    ((cload *)ctx)->spans_done += s->spans;
+}
+
+static void *cload_writer(void *p)
+{
+    cload *c = p;
+    for (size_t r; (r = atomic_fetch_add(&c->next, 1)) < c->until;) {
+        cw_ingest_result res;
+        CWT_CHECK(cw_engine_ingest(c->e, c->reqs[r].p, c->reqs[r].n, CW_ENC_PROTOBUF, &res) == 0,
+                  "ingest");
+    }
+    return NULL;
+}
+
+static void *cload_reader(void *p)
+{
+    cload *c = p;
+    cw_trace_summary top[8];
+    cw_chain_summary ctop[8];
+    cw_edge_summary ed[16];
+    while (!atomic_load(&c->stop)) {
+        size_t n = 0;
+        CWT_CHECK(cw_engine_top(c->e, CW_SORT_SPANS, 8, top, &n) == 0, "top");
+        for (size_t i = 0; i < n; i++) {
+            cw_trace_summary t;
+            int rc = cw_engine_trace(c->e, top[i].trace_id, &t, NULL, 0);
+            CWT_CHECK(rc == 0 || rc == CW_ENOTFOUND, "trace lookup: %s", cw_strerror(rc));
+        }
+        CWT_CHECK(cw_engine_top_chains(c->e, CW_SORT_DEPTH, 8, ctop, &n) == 0, "top chains");
+        CWT_CHECK(cw_engine_edges(c->e, ed, 16, &n) == 0, "edges");
+    }
+    return NULL;
+}
+
+/* Writer threads over requests [from, until). */
+static void cload_write(cload *c, size_t from, size_t until, pthread_t th[2])
+{
+    atomic_store(&c->next, from);
+    c->until = until;
+    pthread_create(&th[0], NULL, cload_writer, c);
+    pthread_create(&th[1], NULL, cload_writer, c);
+}
+
+static void parallel_completion_under_load(void)
+{
+    cwt_requests q;
+    CWT_CHECK(cwt_requests_pb(&q, 9, 40000, 400, 0.2) == 0, "workload");
+    cload c = {.reqs = q.r, .nreq = q.n};
+    cw_engine_options eo;
+    cw_engine_options_init(&eo);
+    eo.clock = cload_clock;
+    eo.clock_ctx = &c;
+    eo.idle_timeout_ns = 1000 * 1000000ull;
+    eo.completion_threads = 4;
+    CWT_CHECK(cw_engine_new(&c.e, &eo) == 0, "engine");
+    cw_engine_on_trace(c.e, cload_trace, &c);
+    pthread_t wr[2], rd;
+    pthread_create(&rd, NULL, cload_reader, &c);
+    cload_write(&c, 0, q.n / 2, wr);
+    pthread_join(wr[0], NULL);
+    pthread_join(wr[1], NULL);
+    cload_write(&c, q.n / 2, q.n, wr);
+    atomic_fetch_add(&c.clock, 2000 * 1000000ull);
+    uint64_t first = cw_engine_tick(c.e);
+    for (int i = 0; i < 20; i++) {
+        atomic_fetch_add(&c.clock, 300 * 1000000ull);
+        cw_engine_tick(c.e);
+    }
+    pthread_join(wr[0], NULL);
+    pthread_join(wr[1], NULL);
+    cw_engine_flush(c.e);
+    atomic_store(&c.stop, 1);
+    pthread_join(rd, NULL);
+    cw_stats st;
+    cw_engine_stats(c.e, &st);
+    CWT_CHECK(first > 500, "the first sweep completed %llu traces", (unsigned long long)first);
+    CWT_CHECK(st.spans_accepted == q.spans, "%llu of %zu spans accepted",
+              (unsigned long long)st.spans_accepted, q.spans);
+    CWT_CHECK(c.spans_done + st.duplicates == st.spans_accepted,
+              "%llu spans in summaries, %llu duplicates, %llu accepted",
+              (unsigned long long)c.spans_done, (unsigned long long)st.duplicates,
+              (unsigned long long)st.spans_accepted);
+    CWT_CHECK(st.traces_live == 0 && st.spans_live == 0, "flushed");
+    printf("completion: %llu traces completed (%llu in the first sweep), %llu chains\n",
+           (unsigned long long)st.traces_completed, (unsigned long long)first,
+           (unsigned long long)st.chains);
+    cw_engine_free(c.e);
+    cwt_requests_free(&q);
 }
 
 static const struct {
@@ -401,6 +504,7 @@ static const struct {
     {"interning", interning_agrees},
     {"graph-model", writers_and_readers_agree_with_a_single_threaded_model},
     {"graph-reclaim", completion_and_reclamation_under_load},
+    {"completion", parallel_completion_under_load},
 };
 
 int main(int argc, char **argv)

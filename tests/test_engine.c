@@ -5,8 +5,11 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "causeway.h"
@@ -41,8 +44,12 @@ Test(engine_api, options_defaults_follow_the_spec)
     cw_engine_options_init(&o);
     cr_assert_eq(o.idle_timeout_ns, 10ull * 1000000000);
     cr_assert_eq(o.max_decompressed_bytes, 64ull << 20);
+    cr_assert_eq(o.completion_threads, 0, "0: as many as online CPUs");
     cw_engine *e;
     o.max_attr_len = 0;
+    cr_assert_eq(cw_engine_new(&e, &o), CW_EINVAL);
+    cw_engine_options_init(&o);
+    o.completion_threads = 9;
     cr_assert_eq(cw_engine_new(&e, &o), CW_EINVAL);
     cw_engine_free(NULL);
 }
@@ -379,40 +386,100 @@ Test(engine_queries, top_edges_json_and_dot)
     cw_engine_free(e);
 }
 
+/* ------------------------------------------------------------ completion */
+
+/* Every summary, chain and edge of a flush, as JSON lines (caller frees). */
+static char *flushed_dump(unsigned threads, const cwt_requests *q, cw_stats *st)
+{
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.completion_threads = threads;
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    for (size_t r = 0; r < q->n; r++) {
+        cw_ingest_result res;
+        cr_assert_eq(cw_engine_ingest(e, q->r[r].p, q->r[r].n, CW_ENC_PROTOBUF, &res), 0);
+    }
+    cw_engine_flush(e);
+    cw_engine_stats(e, st);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_eq(cw_engine_dump(e, CW_DUMP_ALL, to_buffer, f), 0);
+    fclose(f);
+    cw_engine_free(e);
+    return buf;
+}
+
+Test(engine_completion, any_number_of_threads_gives_the_same_summaries, .timeout = 120)
+{
+    /* Big enough for the flush to start helpers (8,192 spans), with
+     * retries, queue hops (links across traces), loops and redeliveries. */
+    cwt_requests q;
+    cr_assert_eq(cwt_requests_pb(&q, 11, 40000, 400, 0.3), 0);
+    cw_stats one, many;
+    char *a = flushed_dump(1, &q, &one);
+    char *b = flushed_dump(4, &q, &many);
+    cr_assert_gt(one.traces_completed, 1000);
+    cr_assert_gt(one.chains, 0);
+    cr_assert_lt(one.chains, one.summaries, "some chains join traces through links");
+    cr_assert_eq(many.traces_completed, one.traces_completed);
+    cr_assert_eq(many.summaries, one.summaries);
+    cr_assert_eq(many.chains, one.chains);
+    cr_assert_eq(many.links_unresolved, one.links_unresolved);
+    size_t at = 0;
+    while (a[at] && a[at] == b[at])
+        at++;
+    while (at > 0 && a[at - 1] != '\n')
+        at--;
+    cr_assert(strcmp(a, b) == 0, "with 4 threads, from byte %zu:\n%.300s\nwith 1:\n%.300s", at,
+              b + at, a + at);
+    free(a);
+    free(b);
+    cwt_requests_free(&q);
+}
+
 /* -------------------------------------------------- allocation failures */
 
 /* An allocator that fails the Nth allocation (and counts bytes itself). */
+/* Atomic: an engine calls its allocator from its completion threads too. */
 typedef struct failing {
-    long n, calls;
-    long long bytes;
+    long n;
+    _Atomic long calls;
+    _Atomic long long bytes;
 } failing;
+
+static bool f_fails(failing *f)
+{
+    return atomic_fetch_add(&f->calls, 1) + 1 == f->n;
+}
 
 static void *f_malloc(void *ctx, size_t size)
 {
     failing *f = ctx;
-    if (++f->calls == f->n)
+    if (f_fails(f))
         return NULL;
-    f->bytes += (long long)size;
+    atomic_fetch_add(&f->bytes, (long long)size);
     return malloc(size);
 }
 
 static void *f_calloc(void *ctx, size_t size)
 {
     failing *f = ctx;
-    if (++f->calls == f->n)
+    if (f_fails(f))
         return NULL;
-    f->bytes += (long long)size;
+    atomic_fetch_add(&f->bytes, (long long)size);
     return calloc(1, size);
 }
 
 static void *f_realloc(void *ctx, void *p, size_t old, size_t size)
 {
     failing *f = ctx;
-    if (++f->calls == f->n)
+    if (f_fails(f))
         return NULL;
     void *q = realloc(p, size);
     if (q)
-        f->bytes += (long long)size - (long long)old;
+        atomic_fetch_add(&f->bytes, (long long)size - (long long)old);
     return q;
 }
 
@@ -420,7 +487,7 @@ static void f_free(void *ctx, void *p, size_t size)
 {
     failing *f = ctx;
     if (p)
-        f->bytes -= (long long)size;
+        atomic_fetch_sub(&f->bytes, (long long)size);
     free(p);
 }
 

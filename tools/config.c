@@ -22,6 +22,7 @@
  *     max_decompressed_size: 64MiB
  *     max_attribute_length: 1024
  *     intern_limit: 262144
+ *     completion_threads: 0          # 0: one per online CPU, at most 8
  *     tick_interval: 250ms
  *
  * Unknown keys and bad values are errors naming the key and line.
@@ -314,6 +315,7 @@ static int engine(walk *w, const yaml_node_t *n, const char *path)
         {"max_decompressed_size", T_SIZE, &o->max_decompressed_bytes, 1ull << 40},
         {"max_attribute_length", T_UINT, &o->max_attr_len, 8192},
         {"intern_limit", T_UINT, &o->intern_limit, 1u << 28},
+        {"completion_threads", T_UINT, &o->completion_threads, 8},
         {"tick_interval", T_DURATION, &w->c->receiver.tick_interval_ns, 1},
     };
     return mapping(w, n, path, f, sizeof f / sizeof f[0], NULL, 0);

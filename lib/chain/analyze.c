@@ -212,9 +212,31 @@ static bool pack(cw__mem *m, cw__record *r)
     return true;
 }
 
-cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete,
-                              cw__arena *arena)
+/* Appends one observed call; false when out of memory. */
+static bool call_add(cw__mem *m, cw__calls *c, uint32_t caller, uint32_t callee, bool async,
+                     bool error, bool retry, uint64_t latency_ns)
 {
+    if (c->n == c->cap && cw__grow(m, (void **)&c->v, &c->cap, c->n + 1, sizeof *c->v))
+        return false;
+    c->v[c->n++] = (cw__call){caller, callee, latency_ns, async, error, retry};
+    return true;
+}
+
+/* How far ahead the analysis prefetches the nodes it will read. */
+#define NODE_PF 8
+
+static void prefetch_node(cw__graph *g, uint32_t i)
+{
+    const char *p = (const char *)cw__graph_node(g, i);
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + sizeof(cw__node) - 1);
+}
+
+cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace,
+                              const uint32_t *nodes, size_t nn, bool complete, cw__arena *arena,
+                              cw__calls *obs)
+{
+    size_t obs_n0 = obs ? obs->n : 0;
     cw__mem *m = cw__store_mem(st);
     const cw__trace *tr = cw__graph_trace(g, trace);
     cw__tid tid = cw__trace_id(tr);
@@ -234,28 +256,39 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
     r->cnext = r;
     r->members = 1;
 
-    /* 1. Nodes, sorted by (real first, start, span id). */
-    size_t n = 0;
-    for (uint32_t i = atomic_load_explicit(&((cw__trace *)tr)->nodes, memory_order_acquire);
-         i != CW_NIL; i = cw__graph_node(g, i)->next_in_trace)
-        n++;
+    /* 1. Nodes, sorted by (real first, start, span id). A live trace's
+     * list may grow meanwhile: the first walk's count bounds the second. */
+    size_t n = nn;
+    if (!nodes) {
+        for (uint32_t i = atomic_load_explicit(&((cw__trace *)tr)->nodes, memory_order_acquire);
+             i != CW_NIL; i = cw__graph_node(g, i)->next_in_trace)
+            n++;
+        uint32_t *list = cw__scratch_get(&S, (n + 1) * sizeof *list);
+        if (!list)
+            goto oom;
+        size_t k = 0;
+        for (uint32_t i = atomic_load_explicit(&((cw__trace *)tr)->nodes, memory_order_acquire);
+             i != CW_NIL && k < n; i = cw__graph_node(g, i)->next_in_trace)
+            list[k++] = i;
+        n = k;
+        nodes = list;
+    }
     key *keys = cw__scratch_get(&S, n * sizeof *keys);
     lspan *sp = cw__scratch_get(&S, n * sizeof *sp);
     umap nodemap = {0};
     if (!keys || !sp || !umap_init(&S, &nodemap, n))
         goto oom;
-    {
-        size_t k = 0;
-        for (uint32_t i = atomic_load_explicit(&((cw__trace *)tr)->nodes, memory_order_acquire);
-             i != CW_NIL && k < n; i = cw__graph_node(g, i)->next_in_trace) {
-            cw__payload p;
-            keys[k].real = cw__graph_node_read(g, i, &p);
-            keys[k].start = keys[k].real ? p.start_ns : UINT64_MAX;
-            keys[k].sid = cw__node_span_id(cw__graph_node(g, i));
-            keys[k].node = i;
-            k++;
-        }
-        n = k;
+    for (size_t k = 0; k < n && k < NODE_PF; k++)
+        prefetch_node(g, nodes[k]);
+    for (size_t k = 0; k < n; k++) {
+        if (k + NODE_PF < n)
+            prefetch_node(g, nodes[k + NODE_PF]);
+        uint32_t i = nodes[k];
+        cw__payload p;
+        keys[k].real = cw__graph_node_read(g, i, &p);
+        keys[k].start = keys[k].real ? p.start_ns : UINT64_MAX;
+        keys[k].sid = cw__node_span_id(cw__graph_node(g, i));
+        keys[k].node = i;
     }
     qsort(keys, n, sizeof *keys, key_cmp);
     size_t nreal = 0;
@@ -264,6 +297,8 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
         nreal += keys[i].real;
     }
     for (size_t i = 0; i < n; i++) {
+        if (i + NODE_PF < n)
+            prefetch_node(g, keys[i + NODE_PF].node);
         lspan *s = &sp[i];
         s->sid = keys[i].sid;
         s->node = keys[i].node;
@@ -662,20 +697,22 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
         /* 8. Service-graph edges: parent edges (the call site's outcome
          * counts) and same-trace link edges; link edges across traces are
          * added by the store when they resolve. A live summary (not
-         * complete) adds nothing: its trace is counted when it completes. */
-        for (uint32_t v = 0; v < ninv && complete; v++) {
+         * complete) observes nothing: its trace counts when it completes. */
+        for (uint32_t v = 0; v < ninv && obs; v++) {
             const cw__inv *iv = &r->inv[v];
             if (iv->parent == CW_NIL)
                 continue;
             const lspan *e = &sp[inv_entry[v]], *cs = &sp[e->parent];
-            cw__store_edge_add(st, r->inv[iv->parent].function, iv->function, iv->parent_async,
-                               failed(cs) || iv->entry_failed,
-                               is_retry[e->parent] || iv->redelivered, iv->end_ns - iv->start_ns);
+            if (!call_add(m, obs, r->inv[iv->parent].function, iv->function, iv->parent_async,
+                          failed(cs) || iv->entry_failed, is_retry[e->parent] || iv->redelivered,
+                          iv->end_ns - iv->start_ns))
+                goto oom;
         }
-        for (size_t k2 = 0; k2 < r->nledges && complete; k2++) {
+        for (size_t k2 = 0; k2 < r->nledges && obs; k2++) {
             const cw__inv *iv = &r->inv[r->ledges[k2].callee];
-            cw__store_edge_add(st, r->inv[r->ledges[k2].caller].function, iv->function, true,
-                               iv->entry_failed, iv->redelivered, iv->end_ns - iv->start_ns);
+            if (!call_add(m, obs, r->inv[r->ledges[k2].caller].function, iv->function, true,
+                          iv->entry_failed, iv->redelivered, iv->end_ns - iv->start_ns))
+                goto oom;
         }
     }
 
@@ -770,5 +807,7 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool 
 oom:
     cw__scratch_free(&S);
     cw__record_free(st, r);
+    if (obs)
+        obs->n = obs_n0;
     return NULL;
 }

@@ -156,14 +156,32 @@ typedef struct cw__chain {
 
 typedef struct cw__store cw__store;
 
+/* One call on a service-graph edge, observed by an analysis and added to the
+ * store's aggregates later (cw__store_add_calls). */
+typedef struct cw__call {
+    uint32_t caller, callee;
+    uint64_t latency_ns;
+    uint8_t async, error, retry;
+} cw__call;
+
+typedef struct cw__calls {
+    cw__call *v;
+    size_t n, cap;
+} cw__calls;
+
 /* Analyses a trace of the graph into a new record (not yet in any store).
- * With complete, the trace must be frozen and the caller the store's writer
- * (its edges are added to the aggregates). Without, the caller holds a graph
- * read section and the store is only read through thread-safe paths (a live
- * summary). Returns NULL when out of memory.
+ * nodes (nn of them) is the trace's node list gathered by the graph, or NULL
+ * to walk the list here. With complete, the trace must be frozen, and the
+ * calls of its edges are
+ * appended to *obs for the writer to add before the record; the store is
+ * only read, and may be read by several completions at once while nothing
+ * writes it. Without, obs is NULL, the caller holds a graph read section
+ * and the store is only read through thread-safe paths (a live summary).
+ * Returns NULL when out of memory (obs then as it was).
  * Complexity: linear in the trace's nodes and links, no recursion. */
-cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace, bool complete,
-                              cw__arena *arena);
+cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace,
+                              const uint32_t *nodes, size_t nn, bool complete, cw__arena *arena,
+                              cw__calls *obs);
 
 /* ----------------------------------------------------------------- store */
 
@@ -179,6 +197,8 @@ void cw__store_free(cw__store *st);
  * its links and the links waiting for it, joins chains. Writer only: one
  * thread at a time (the engine's sweep). */
 void cw__store_add(cw__store *st, cw__record *r);
+/* Adds the calls an analysis observed to the edge aggregates. Writer only. */
+void cw__store_add_calls(cw__store *st, const cw__call *v, size_t n);
 /* Recomputes the chains touched since the last call and publishes them;
  * calls cb for each. Writer only. What was replaced or evicted stays
  * readable until cw__store_reclaim(). */

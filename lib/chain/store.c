@@ -312,6 +312,13 @@ void cw__store_edge_add(cw__store *st, uint32_t caller, uint32_t callee, bool as
     atomic_fetch_add_explicit(&e->hist[hist_index(latency_ns)], 1, memory_order_relaxed);
 }
 
+void cw__store_add_calls(cw__store *st, const cw__call *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cw__store_edge_add(st, v[i].caller, v[i].callee, v[i].async, v[i].error, v[i].retry,
+                           v[i].latency_ns);
+}
+
 const cw__edge *cw__store_edges(cw__store *st)
 {
     return atomic_load_explicit(&st->ehead, memory_order_acquire);

@@ -98,9 +98,16 @@ struct cw__graph {
     _Atomic uint64_t spans_live, traces_live, links_live;
     _Atomic uint64_t traces_completed, duplicates, parent_changes;
     pthread_mutex_t tick_lock; /* maintenance path only, never inserts */
-    /* Reclaimer scratch, under tick_lock. */
+    /* Reclaimer scratch, under tick_lock: the traces completing, their
+     * gathered node lists and the gathering's (trace, node) pairs. */
     uint32_t *done;
     size_t ndone, done_cap;
+    uint32_t *dnodes;
+    size_t dnodes_cap;
+    size_t *dfirst;
+    size_t dfirst_cap;
+    struct gpair *pairs;
+    size_t pairs_cap;
 };
 
 /* Budget accounting per object: a node costs its bytes; traces, links and
@@ -113,6 +120,35 @@ struct cw__graph {
 /* The footprint a span is planned at: the DESIGN.md target. Pool capacities
  * and bucket counts derive from budget / PLAN_BYTES_PER_SPAN. */
 #define PLAN_BYTES_PER_SPAN 96
+
+/* One gathered node and the completing trace it belongs to (see gather). */
+typedef struct gpair {
+    uint32_t t; /* index into done */
+    uint32_t node;
+} gpair;
+
+/* Gathering scratch larger than this is freed after a sweep, not kept. */
+#define GATHER_KEEP_BYTES ((size_t)4 << 20)
+
+/* Frees the gathering scratch, or only what is larger than keep bytes. */
+static void gather_release(cw__graph *g, size_t keep)
+{
+    if (g->dnodes_cap * sizeof *g->dnodes > keep) {
+        cw__free(g->mem, g->dnodes, g->dnodes_cap * sizeof *g->dnodes);
+        g->dnodes = NULL;
+        g->dnodes_cap = 0;
+    }
+    if (g->dfirst_cap * sizeof *g->dfirst > keep) {
+        cw__free(g->mem, g->dfirst, g->dfirst_cap * sizeof *g->dfirst);
+        g->dfirst = NULL;
+        g->dfirst_cap = 0;
+    }
+    if (g->pairs_cap * sizeof *g->pairs > keep) {
+        cw__free(g->mem, g->pairs, g->pairs_cap * sizeof *g->pairs);
+        g->pairs = NULL;
+        g->pairs_cap = 0;
+    }
+}
 
 static cw__node *N(const cw__graph *g, uint32_t i)
 {
@@ -237,6 +273,7 @@ void cw__graph_free(cw__graph *g)
     if (g->tb)
         cw__table_free(g->mem, g->tb, (g->tmask + 1) * sizeof *g->tb);
     cw__free(g->mem, g->done, g->done_cap * sizeof *g->done);
+    gather_release(g, 0);
     if (g->nb && g->tb)
         pthread_mutex_destroy(&g->tick_lock);
     cw__free(g->mem, g, sizeof *g);
@@ -951,39 +988,145 @@ static void fl_add(cw__graph *g, freelist *f, uint32_t i)
     f->v[f->n++] = i;
 }
 
-static void unlink_trace(cw__graph *g, uint32_t t, freelist *fn, freelist *fl, freelist *fe)
+/* The node lists of the completing traces, gathered into g->dnodes (trace
+ * i's at g->dfirst[i]..). A list walk is a chain of dependent cache misses:
+ * walked one after another they left the memory system idle, and the walk
+ * was half of the analysis' time. Here up to GATHER_LANES walks advance in
+ * turn, each prefetching its next node, so their misses overlap; the
+ * (trace, node) pairs this yields in mixed order are then put in trace order
+ * by a stable counting sort. Returns false when out of memory. */
+#define GATHER_LANES 16
+
+static bool gather(cw__graph *g)
+{
+    size_t nd = g->ndone, np = 0;
+    if (g->dfirst_cap < nd + 1 &&
+        cw__grow(g->mem, (void **)&g->dfirst, &g->dfirst_cap, nd + 1, sizeof *g->dfirst))
+        return false;
+    uint32_t lt[GATHER_LANES], lc[GATHER_LANES];
+    unsigned active = 0;
+    size_t next = 0;
+    for (;;) {
+        /* Fill idle lanes with the next traces (heads acquire: they pair with
+         * the release that published each node). */
+        while (active < GATHER_LANES && next < nd) {
+            uint32_t h = atomic_load_explicit(&T(g, g->done[next])->nodes, memory_order_acquire);
+            if (h != CW_NIL) {
+                __builtin_prefetch(N(g, h));
+                lt[active] = (uint32_t)next;
+                lc[active++] = h;
+            }
+            next++;
+        }
+        if (!active)
+            break;
+        for (unsigned l = 0; l < active;) {
+            if (np == g->pairs_cap &&
+                cw__grow(g->mem, (void **)&g->pairs, &g->pairs_cap, np + 1, sizeof *g->pairs))
+                return false;
+            uint32_t c = lc[l];
+            g->pairs[np++] = (gpair){lt[l], c};
+            uint32_t nx = N(g, c)->next_in_trace;
+            if (nx != CW_NIL) {
+                __builtin_prefetch(N(g, nx));
+                lc[l++] = nx;
+            } else {
+                active--;
+                lt[l] = lt[active];
+                lc[l] = lc[active];
+            }
+        }
+    }
+    if (g->dnodes_cap < np &&
+        cw__grow(g->mem, (void **)&g->dnodes, &g->dnodes_cap, np, sizeof *g->dnodes))
+        return false;
+    size_t *first = g->dfirst;
+    memset(first, 0, (nd + 1) * sizeof *first);
+    for (size_t i = 0; i < np; i++)
+        first[g->pairs[i].t + 1]++;
+    for (size_t i = 0; i < nd; i++)
+        first[i + 1] += first[i];
+    /* Place each pair at its trace's next free slot; first[t] ends one
+     * trace further, so it is rebuilt from the counts afterwards. */
+    for (size_t i = 0; i < np; i++)
+        g->dnodes[first[g->pairs[i].t]++] = g->pairs[i].node;
+    for (size_t i = nd; i > 0; i--)
+        first[i] = first[i - 1];
+    first[0] = 0;
+    return true;
+}
+
+/* Removes one node from the span index and its links from their targets'
+ * lists; queues what it frees. */
+static void unlink_node(cw__graph *g, uint32_t t, uint64_t th, uint32_t n, freelist *fn,
+                        freelist *fl, freelist *fe)
+{
+    cw__node *nd = N(g, n);
+    list_remove(&g->nb[node_hash(th, cw__node_span_id(nd)) & g->nmask], true, n, node_hnext,
+                g);
+    uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
+    if (e != CW_NIL) {
+        cw__ext *x = X(g, e);
+        /* Our links: leave their targets' in-lists. */
+        for (uint32_t l = atomic_load_explicit(&x->links_out, memory_order_acquire);
+             l != CW_NIL; l = L(g, l)->next_out) {
+            uint32_t d = atomic_load_explicit(&L(g, l)->dst, memory_order_acquire);
+            if (d != CW_NIL) {
+                uint32_t de = atomic_load_explicit(&N(g, d)->ext, memory_order_acquire);
+                list_remove(&X(g, de)->links_in, false, l, link_next_in, g);
+            }
+            fl_add(g, fl, l);
+        }
+        /* Links into us from other traces: their target is gone. */
+        for (uint32_t l = atomic_load_explicit(&x->links_in, memory_order_acquire);
+             l != CW_NIL; l = atomic_load_explicit(&L(g, l)->next_in, memory_order_acquire))
+            if (N(g, L(g, l)->src)->trace != t)
+                atomic_store_explicit(&L(g, l)->dst, CW_NIL, memory_order_release);
+        for (uint32_t r = atomic_load_explicit(&x->moved_in, memory_order_acquire);
+             r != CW_NIL; r = atomic_load_explicit(&L(g, r)->next_in, memory_order_acquire))
+            fl_add(g, fl, r);
+        fl_add(g, fe, e);
+    }
+    fl_add(g, fn, n);
+}
+
+/* How far ahead unlink_nodes() prefetches a node, and a node's bucket. */
+#define UNLINK_PF_NODE 16
+#define UNLINK_PF_BUCKET 8
+
+/* Removes a trace's nodes from the span index, from its gathered list (or
+ * its own list when nodes is NULL), prefetching ahead: first the node (its
+ * span id gives the bucket), then the bucket. */
+static void unlink_nodes(cw__graph *g, uint32_t t, const uint32_t *nodes, size_t nn,
+                         freelist *fn, freelist *fl, freelist *fe)
+{
+    uint64_t th = tid_hash(cw__trace_id(T(g, t)));
+    if (!nodes) {
+        for (uint32_t n = atomic_load_explicit(&T(g, t)->nodes, memory_order_acquire);
+             n != CW_NIL;) {
+            uint32_t next = N(g, n)->next_in_trace;
+            unlink_node(g, t, th, n, fn, fl, fe);
+            n = next;
+        }
+        return;
+    }
+    for (size_t i = 0; i < nn; i++) {
+        if (i + UNLINK_PF_NODE < nn)
+            __builtin_prefetch(N(g, nodes[i + UNLINK_PF_NODE]));
+        if (i + UNLINK_PF_BUCKET < nn)
+            __builtin_prefetch(
+                &g->nb[node_hash(th, cw__node_span_id(N(g, nodes[i + UNLINK_PF_BUCKET]))) &
+                       g->nmask]);
+        unlink_node(g, t, th, nodes[i], fn, fl, fe);
+    }
+}
+
+
+static void unlink_trace(cw__graph *g, uint32_t t, const uint32_t *nodes, size_t nn,
+                         freelist *fn, freelist *fl, freelist *fe)
 {
     cw__trace *tr = T(g, t);
-    for (uint32_t n = atomic_load_explicit(&tr->nodes, memory_order_acquire); n != CW_NIL;
-         n = N(g, n)->next_in_trace) {
-        cw__node *nd = N(g, n);
-        list_remove(&g->nb[node_hash(tid_hash(cw__trace_id(tr)), cw__node_span_id(nd)) & g->nmask],
-                    true, n, node_hnext, g);
-        uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
-        if (e != CW_NIL) {
-            cw__ext *x = X(g, e);
-            /* Our links: leave their targets' in-lists. */
-            for (uint32_t l = atomic_load_explicit(&x->links_out, memory_order_acquire);
-                 l != CW_NIL; l = L(g, l)->next_out) {
-                uint32_t d = atomic_load_explicit(&L(g, l)->dst, memory_order_acquire);
-                if (d != CW_NIL) {
-                    uint32_t de = atomic_load_explicit(&N(g, d)->ext, memory_order_acquire);
-                    list_remove(&X(g, de)->links_in, false, l, link_next_in, g);
-                }
-                fl_add(g, fl, l);
-            }
-            /* Links into us from other traces: their target is gone. */
-            for (uint32_t l = atomic_load_explicit(&x->links_in, memory_order_acquire);
-                 l != CW_NIL; l = atomic_load_explicit(&L(g, l)->next_in, memory_order_acquire))
-                if (N(g, L(g, l)->src)->trace != t)
-                    atomic_store_explicit(&L(g, l)->dst, CW_NIL, memory_order_release);
-            for (uint32_t r = atomic_load_explicit(&x->moved_in, memory_order_acquire);
-                 r != CW_NIL; r = atomic_load_explicit(&L(g, r)->next_in, memory_order_acquire))
-                fl_add(g, fl, r);
-            fl_add(g, fe, e);
-        }
-        fl_add(g, fn, n);
-    }
+    unlink_nodes(g, t, nodes, nn, fn, fl, fe);
     list_remove(&g->tb[tid_hash(cw__trace_id(tr)) & g->tmask], true, t, trace_hnext, g);
     atomic_store_explicit(&tr->sw, CW_TRACE_DEAD, memory_order_release);
 }
@@ -993,15 +1136,19 @@ static uint64_t complete_and_reclaim(cw__graph *g)
     uint64_t n = g->ndone;
     if (!n)
         return 0;
-    for (size_t i = 0; i < g->ndone; i++)
-        if (g->on_complete)
-            g->on_complete(g->ctx, g, g->done[i]);
+    bool gathered = gather(g);
+    cw__completion c = {g->done, g->ndone, gathered ? g->dnodes : NULL,
+                        gathered ? g->dfirst : NULL};
+    if (g->on_complete)
+        g->on_complete(g->ctx, g, &c);
     freelist fn = {0}, fl = {0}, fe = {0};
     uint64_t spans = 0;
     for (size_t i = 0; i < g->ndone; i++) {
         spans += atomic_load_explicit(&T(g, g->done[i])->nspans, memory_order_relaxed);
-        unlink_trace(g, g->done[i], &fn, &fl, &fe);
+        unlink_trace(g, g->done[i], c.nodes ? c.nodes + c.first[i] : NULL,
+                     c.nodes ? c.first[i + 1] - c.first[i] : 0, &fn, &fl, &fe);
     }
+    gather_release(g, GATHER_KEEP_BYTES);
     cw__epoch_sync(&g->ep);
     cw__pool_free_many(&g->nodes, fn.v, (uint32_t)fn.n);
     cw__pool_free_many(&g->links, fl.v, (uint32_t)fl.n);

@@ -239,10 +239,23 @@ CW_INLINE cw__tid cw__link_dst_trace(const cw__link_node *l)
 
 typedef struct cw__graph cw__graph;
 
-/* Called for each trace that completes, with the trace frozen (no insert can
- * reach it any more) and still fully readable; runs on the thread that called
- * cw__graph_tick()/flush(). */
-typedef void (*cw__complete_fn)(void *ctx, cw__graph *g, uint32_t trace);
+/* The traces a sweep completes, in slot order, each frozen (no insert can
+ * reach it any more) and fully readable until the callback returns. With
+ * nodes, trace i's node indexes (spans and placeholders, newest first) are
+ * nodes[first[i]] to nodes[first[i + 1] - 1]; nodes is NULL when there was
+ * no memory to gather them (walk the trace's list instead). */
+typedef struct cw__completion {
+    const uint32_t *traces;
+    size_t n;
+    const uint32_t *nodes;
+    const size_t *first;
+} cw__completion;
+
+/* Called once a sweep with what completes in it (nothing when n is 0); runs
+ * on the thread that called cw__graph_tick()/flush(), which may hand the
+ * reading to other threads until it returns (nothing in the graph is
+ * reclaimed meanwhile). */
+typedef void (*cw__complete_fn)(void *ctx, cw__graph *g, const cw__completion *c);
 
 typedef struct cw__graph_limits {
     uint64_t budget;        /* bytes of live graph data */
@@ -285,7 +298,7 @@ int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now,
                      cw__insert_result *res);
 
 /* Completes every live trace idle for idle_ns or older than max_age_ns at
- * time now: calls on_complete for each, then reclaims them after a grace
+ * time now: calls on_complete with them, then reclaims them after a grace
  * period. Returns the number completed. Blocking (waits for in-flight inserts
  * on those traces and for readers); one caller at a time, serialized
  * internally. Must not be called inside a read section. */

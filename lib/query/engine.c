@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: Apache-2.0
  */
 #include <time.h>
+#include <unistd.h>
 
 #include "engine.h"
 
@@ -33,23 +34,165 @@ uint64_t cw__engine_now(cw_engine *e)
     return e->o.clock(e->o.clock_ctx);
 }
 
-/* Graph completion: analyse the frozen trace into a record for the store. */
-static void on_complete(void *ctx, cw__graph *g, uint32_t t)
+/* ------------------------------------------------------------ completion */
+
+/* One sweep's analyses: threads take traces in chunks off next (relaxed:
+ * only the index is shared; the results pass to the sweeping thread by
+ * pthread_join). */
+typedef struct cjob {
+    cw_engine *e;
+    cw__graph *g;
+    const cw__completion *c;
+    _Atomic size_t next;
+} cjob;
+
+#define CJOB_CHUNK 4
+
+static void analyze_some(cjob *j, uint32_t w)
+{
+    cw_engine *e = j->e;
+    cw__cworker *k = &e->cw[w];
+    for (;;) {
+        const cw__completion *c = j->c;
+        size_t i = atomic_fetch_add_explicit(&j->next, CJOB_CHUNK, memory_order_relaxed);
+        if (i >= c->n)
+            return;
+        size_t end = i + CJOB_CHUNK < c->n ? i + CJOB_CHUNK : c->n;
+        for (; i < end; i++) {
+            cw__done *d = &e->done[i];
+            d->worker = w;
+            d->calls_from = k->calls.n;
+            d->r = cw__analyze_trace(e->st, j->g, c->traces[i],
+                                     c->nodes ? c->nodes + c->first[i] : NULL,
+                                     c->nodes ? c->first[i + 1] - c->first[i] : 0, true,
+                                     &k->arena, &k->calls);
+            d->calls_to = k->calls.n;
+        }
+    }
+}
+
+typedef struct chelper {
+    cjob *j;
+    uint32_t w;
+    pthread_t tid;
+} chelper;
+
+static void *helper_main(void *p)
+{
+    chelper *h = p;
+    analyze_some(h->j, h->w);
+    return NULL;
+}
+
+/* Threads for a sweep of n traces: one unless they hold enough spans. */
+static uint32_t threads_for(cw_engine *e, cw__graph *g, const cw__completion *c)
+{
+    if (e->cthreads < 2 || c->n < 2)
+        return 1;
+    uint64_t spans = 0;
+    for (size_t i = 0; i < c->n && spans < CW_COMPLETION_PARALLEL_SPANS; i++)
+        spans += atomic_load_explicit(&((cw__trace *)cw__graph_trace(g, c->traces[i]))->nspans,
+                                      memory_order_relaxed);
+    if (spans < CW_COMPLETION_PARALLEL_SPANS)
+        return 1;
+    return c->n < e->cthreads ? (uint32_t)c->n : e->cthreads;
+}
+
+/* Adds the sweep's records to the store in slot order (its one writer),
+ * each after the edge calls its analysis observed. */
+static void commit(cw_engine *e)
+{
+    for (size_t i = 0; i < e->ndone; i++) {
+        cw__done *d = &e->done[i];
+        if (!d->r)
+            continue;
+        if (d->r->spans == 0) {
+            /* Only placeholders: links and parents that were never received. */
+            cw__record_free(e->st, d->r);
+            continue;
+        }
+        cw__store_add_calls(e->st, e->cw[d->worker].calls.v + d->calls_from,
+                            d->calls_to - d->calls_from);
+        cw__store_add(e->st, d->r);
+        if (e->on_trace &&
+            !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap, e->nswept + 1, sizeof *e->swept))
+            e->swept[e->nswept++] = d->r;
+    }
+    for (uint32_t w = 0; w < CW_COMPLETION_MAX; w++) {
+        cw__calls *c = &e->cw[w].calls;
+        c->n = 0;
+        if (c->cap * sizeof *c->v > CW_CALLS_KEEP_MAX) {
+            cw__free(&e->mem, c->v, c->cap * sizeof *c->v);
+            c->v = NULL;
+            c->cap = 0;
+        }
+    }
+    e->ndone = 0;
+}
+
+static void *commit_main(void *p)
+{
+    commit(p);
+    return NULL;
+}
+
+/* Graph completion: analyses the frozen traces into records, on up to
+ * cthreads threads (the analysis only reads the graph and the store), then
+ * adds them to the store in slot order on this thread, its one writer, so
+ * that the result is the same whatever the thread count. */
+static void on_complete(void *ctx, cw__graph *g, const cw__completion *cp)
 {
     cw_engine *e = ctx;
-    /* Completions run one at a time (the graph's tick lock): one arena. */
-    cw__record *r = cw__analyze_trace(e->st, g, t, true, &e->arena);
-    if (!r)
-        return;
-    if (r->spans == 0) {
-        /* Only placeholders: links and parents that were never received. */
-        cw__record_free(e->st, r);
+    size_t n = cp->n;
+    if (n > e->done_cap &&
+        cw__grow(&e->mem, (void **)&e->done, &e->done_cap, n, sizeof *e->done)) {
+        /* No room for the list: analyse and add one at a time. */
+        for (size_t i = 0; i < n; i++) {
+            cw__calls *c = &e->cw[0].calls;
+            c->n = 0;
+            cw__record *r = cw__analyze_trace(
+                e->st, g, cp->traces[i], cp->nodes ? cp->nodes + cp->first[i] : NULL,
+                cp->nodes ? cp->first[i + 1] - cp->first[i] : 0, true, &e->cw[0].arena, c);
+            if (r && r->spans) {
+                cw__store_add_calls(e->st, c->v, c->n);
+                cw__store_add(e->st, r);
+                if (e->on_trace && !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap,
+                                             e->nswept + 1, sizeof *e->swept))
+                    e->swept[e->nswept++] = r;
+            } else if (r) {
+                cw__record_free(e->st, r);
+            }
+        }
+        e->cw[0].calls.n = 0;
         return;
     }
-    cw__store_add(e->st, r);
-    if (e->on_trace &&
-        !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap, e->nswept + 1, sizeof *e->swept))
-        e->swept[e->nswept++] = r;
+    cjob j = {.e = e, .g = g, .c = cp};
+    atomic_init(&j.next, 0);
+    chelper h[CW_COMPLETION_MAX];
+    uint32_t nh = 0, want = threads_for(e, g, cp);
+    for (uint32_t w = 1; w < want; w++) {
+        h[nh] = (chelper){.j = &j, .w = w};
+        if (pthread_create(&h[nh].tid, NULL, helper_main, &h[nh]) == 0)
+            nh++; /* else: the threads started do the work */
+    }
+    analyze_some(&j, 0);
+    for (uint32_t i = 0; i < nh; i++)
+        pthread_join(h[i].tid, NULL);
+    e->ndone = n;
+    /* A sweep big enough for helpers adds its records on one more thread,
+     * while the graph unlinks the traces on this one (they share nothing:
+     * records do not point into the graph); the sweep joins it before the
+     * store is used again. */
+    if (nh && pthread_create(&e->committer, NULL, commit_main, e) == 0)
+        e->committing = true;
+    else
+        commit(e);
+}
+
+static uint32_t online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > CW_COMPLETION_MAX ? CW_COMPLETION_MAX : (uint32_t)n;
 }
 
 CW_API int cw_engine_new(cw_engine **out, const cw_engine_options *opt)
@@ -62,7 +205,8 @@ CW_API int cw_engine_new(cw_engine **out, const cw_engine_options *opt)
         cw_engine_options_init(&o);
     if (o.max_attr_len == 0 || o.max_attr_len > CW__MAX_ATTR_LEN_CAP || o.intern_limit == 0 ||
         o.memory_budget < 4096 || o.idle_timeout_ns == 0 || o.max_trace_age_ns == 0 ||
-        o.max_decompressed_bytes == 0 || o.summary_budget == 0)
+        o.max_decompressed_bytes == 0 || o.summary_budget == 0 ||
+        o.completion_threads > CW_COMPLETION_MAX)
         return CW_EINVAL;
     if (!o.clock)
         o.clock = monotonic_ns;
@@ -75,6 +219,7 @@ CW_API int cw_engine_new(cw_engine **out, const cw_engine_options *opt)
     e->mem = mem;
     atomic_fetch_add_explicit(&e->mem.in_use, sizeof *e, memory_order_relaxed);
     e->o = o;
+    e->cthreads = o.completion_threads ? o.completion_threads : online_cpus();
     int r = cw__intern_new(&e->in, &e->mem, o.intern_limit);
     cw__graph_limits gl = {o.memory_budget, o.idle_timeout_ns, o.max_trace_age_ns};
     if (!r)
@@ -155,7 +300,11 @@ CW_API void cw_engine_free(cw_engine *e)
     cw__graph_free(e->g);
     cw__store_free(e->st);
     cw__intern_free(e->in);
-    cw__arena_free(&e->mem, &e->arena);
+    for (uint32_t w = 0; w < CW_COMPLETION_MAX; w++) {
+        cw__arena_free(&e->mem, &e->cw[w].arena);
+        cw__free(&e->mem, e->cw[w].calls.v, e->cw[w].calls.cap * sizeof *e->cw[w].calls.v);
+    }
+    cw__free(&e->mem, e->done, e->done_cap * sizeof *e->done);
     cw__free(&e->mem, e->swept, e->swept_cap * sizeof *e->swept);
     cw__free(&e->mem, e->chains, e->chains_cap * sizeof *e->chains);
     pthread_mutex_destroy(&e->sweep_lock);
@@ -291,6 +440,10 @@ static uint64_t sweep(cw_engine *e, bool all)
     pthread_mutex_lock(&e->sweep_lock);
     e->nswept = e->nchains = 0;
     uint64_t n = all ? cw__graph_flush(e->g) : cw__graph_tick(e->g, cw__engine_now(e));
+    if (e->committing) {
+        pthread_join(e->committer, NULL);
+        e->committing = false;
+    }
     cw__store_finish(e->st, collect_chain, e);
     const char *fns[CB_FUNCTIONS];
     for (size_t i = 0; i < e->nswept; i++) {

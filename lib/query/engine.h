@@ -29,6 +29,28 @@ typedef struct cw__ws {
 /* A workspace's buffers larger than this are freed, not kept. */
 #define CW_WS_KEEP_MAX ((size_t)16 << 20)
 
+/* Completion threads at most (cw_engine_options.completion_threads). */
+#define CW_COMPLETION_MAX 8
+/* A sweep hands its analyses to helper threads only from this many spans
+ * on: below it, starting a thread costs more than it saves. */
+#define CW_COMPLETION_PARALLEL_SPANS 8192
+/* A completion thread's call buffer larger than this is freed after the
+ * sweep, not kept. */
+#define CW_CALLS_KEEP_MAX ((size_t)1 << 20)
+
+/* What one completion thread analyses in, kept between sweeps. */
+typedef struct cw__cworker {
+    cw__arena arena;
+    cw__calls calls;
+} cw__cworker;
+
+/* One trace of the current sweep: its record and where its calls are. */
+typedef struct cw__done {
+    cw__record *r;
+    uint32_t worker;
+    size_t calls_from, calls_to;
+} cw__done;
+
 struct cw_engine {
     cw__mem mem;
     cw_engine_options o;
@@ -42,8 +64,15 @@ struct cw_engine {
     void *on_trace_ctx;
     cw_chain_fn on_chain;
     void *on_chain_ctx;
-    /* Scratch memory of the completions' analyses, kept between them. */
-    cw__arena arena;
+    /* Completion threads (o.completion_threads of them, resolved) and the
+     * current sweep's traces; the sweep lock owns both. */
+    uint32_t cthreads;
+    cw__cworker cw[CW_COMPLETION_MAX];
+    cw__done *done;
+    size_t ndone, done_cap;
+    /* The thread adding a big sweep's records, while the graph reclaims. */
+    pthread_t committer;
+    bool committing;
     /* Records completed in the current sweep, for the trace callbacks. */
     cw__record **swept;
     size_t nswept, swept_cap;

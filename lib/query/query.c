@@ -88,7 +88,7 @@ CW_API int cw_engine_trace(cw_engine *e, const char *trace_id, cw_trace_summary 
     cw__rs gs = cw__graph_read_lock(e->g);
     uint32_t t = cw__graph_find_trace(e->g, id);
     if (t != CW_NIL) {
-        cw__record *live = cw__analyze_trace(e->st, e->g, t, false, NULL);
+        cw__record *live = cw__analyze_trace(e->st, e->g, t, NULL, 0, false, NULL, NULL);
         if (!live) {
             rc = CW_ENOMEM;
         } else {

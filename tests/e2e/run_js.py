@@ -532,7 +532,7 @@ def phase_drain(fails, args, node, work):
         f.write("# causeway serve for the e2e drain phase\n"
                 "receiver:\n  endpoint: 127.0.0.1:0\n  read_timeout: 20s\n"
                 "api:\n  endpoint: 127.0.0.1:0\n"
-                "engine:\n  idle_timeout: 1h\n  max_trace_age: 2h\n")
+                "engine:\n  idle_timeout: 1h\n  max_trace_age: 2h\n  completion_threads: 2\n")
     d = start_daemon(fails, "drain", [args.causeway, "serve", "--config", cfg])
     if not d:
         return

@@ -103,15 +103,25 @@ char *canon(cw__graph *g, uint32_t t)
     return out;
 }
 
-void gfx_on_complete(void *ctx, cw__graph *g, uint32_t t)
+void gfx_on_complete(void *ctx, cw__graph *g, const cw__completion *cp)
 {
     gfx *f = ctx;
-    char *c = canon(g, t);
-    char *line = malloc(strlen(c) + 40);
-    sprintf(line, "%016llx\n%s", (unsigned long long)cw__trace_id(cw__graph_trace(g, t)).lo, c);
-    free(c);
-    sl_add(&f->completed, line);
-    f->completed_spans += atomic_load(&((cw__trace *)cw__graph_trace(g, t))->nspans);
+    for (size_t i = 0; i < cp->n; i++) {
+        uint32_t t = cp->traces[i];
+        /* The gathered node list is the trace's list, in its order. */
+        size_t k = cp->nodes ? cp->first[i] : 0;
+        for (uint32_t x = atomic_load(&((cw__trace *)cw__graph_trace(g, t))->nodes);
+             cp->nodes && x != CW_NIL; x = cw__graph_node(g, x)->next_in_trace)
+            CWT_CHECK(k < cp->first[i + 1] && cp->nodes[k++] == x, "gathered node list");
+        CWT_CHECK(!cp->nodes || k == cp->first[i + 1], "gathered node count");
+        char *c = canon(g, t);
+        char *line = malloc(strlen(c) + 40);
+        sprintf(line, "%016llx\n%s", (unsigned long long)cw__trace_id(cw__graph_trace(g, t)).lo,
+                c);
+        free(c);
+        sl_add(&f->completed, line);
+        f->completed_spans += atomic_load(&((cw__trace *)cw__graph_trace(g, t))->nspans);
+    }
 }
 
 void gfx_init(gfx *f, uint64_t budget)

@@ -53,7 +53,7 @@ void sl_free(strlist *l);
 int cmp_str(const void *a, const void *b);
 int cmp_u64(const void *a, const void *b);
 char *canon(cw__graph *g, uint32_t t);
-void gfx_on_complete(void *ctx, cw__graph *g, uint32_t t);
+void gfx_on_complete(void *ctx, cw__graph *g, const cw__completion *c);
 void gfx_init(gfx *f, uint64_t budget);
 void gfx_free(gfx *f);
 cw__span mk(uint64_t trace, uint64_t sid, uint64_t parent, uint32_t name);

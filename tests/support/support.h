@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gen.h"
 #include "otlp/otlp.h"
 
 /* Decodes buf with protobuf-c (unpack into full messages, then walk them)
@@ -34,6 +35,20 @@ typedef struct cwt_guarded {
 
 int cwt_guard(cwt_guarded *g, const void *data, size_t len);
 void cwt_unguard(cwt_guarded *g);
+
+/* A generated workload (tools/gen, default shape) as protobuf requests. */
+typedef struct cwt_requests {
+    cwg_buf *r;
+    size_t n;
+    size_t spans;
+} cwt_requests;
+
+/* Generates spans spans from seed, batch to a request, the given share
+ * moved to random requests (out of order), and encodes every request.
+ * Returns 0 or -1. */
+int cwt_requests_pb(cwt_requests *q, uint64_t seed, uint64_t spans, unsigned batch,
+                    double shuffle);
+void cwt_requests_free(cwt_requests *q);
 
 /* gzip-compresses n bytes (malloc'd result, caller frees). */
 uint8_t *cwt_gzip(const void *p, size_t n, size_t *zn);

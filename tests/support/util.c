@@ -82,3 +82,35 @@ uint8_t *cwt_gzip(const void *p, size_t n, size_t *zn)
     libdeflate_free_compressor(c);
     return z;
 }
+
+int cwt_requests_pb(cwt_requests *q, uint64_t seed, uint64_t spans, unsigned batch,
+                    double shuffle)
+{
+    memset(q, 0, sizeof *q);
+    cwg_options o;
+    cwg_options_init(&o);
+    o.seed = seed;
+    o.spans = spans;
+    o.batch_spans = batch;
+    o.shuffle = shuffle;
+    cwg_workload w;
+    if (cwg_generate(&w, &o))
+        return -1;
+    q->r = calloc(w.nreq, sizeof *q->r);
+    int rc = q->r ? 0 : -1;
+    for (size_t i = 0; !rc && i < w.nreq; i++, q->n++)
+        rc = cwg_encode_pb(&w, i, &q->r[i]);
+    q->spans = w.nspans;
+    cwg_free(&w);
+    if (rc)
+        cwt_requests_free(q);
+    return rc;
+}
+
+void cwt_requests_free(cwt_requests *q)
+{
+    for (size_t i = 0; q->r && i < q->n; i++)
+        cwg_buf_free(&q->r[i]);
+    free(q->r);
+    memset(q, 0, sizeof *q);
+}

@@ -622,7 +622,7 @@ typedef struct optdef {
 static const optdef engine_opts[] = {
     EOPT(memory_budget, 64),          EOPT(idle_timeout_ns, 64), EOPT(max_trace_age_ns, 64),
     EOPT(max_decompressed_bytes, 64), EOPT(max_file_bytes, 64),  EOPT(max_attr_len, 32),
-    EOPT(intern_limit, 32),           EOPT(summary_budget, 64),
+    EOPT(intern_limit, 32),           EOPT(summary_budget, 64),  EOPT(completion_threads, 32),
 };
 #undef EOPT
 
@@ -1978,7 +1978,9 @@ PyDoc_STRVAR(Engine_doc, "Engine(**options)\n--\n\n"
 "  max_file_bytes         largest file ingest_file() reads (default 4 GiB)\n"
 "  max_attr_len           longer strings are cut (default 1024 bytes)\n"
 "  intern_limit           distinct interned strings (default 262,144)\n"
-"  summary_budget         bytes of summaries kept (default 256 MiB)\n\n"
+"  summary_budget         bytes of summaries kept (default 256 MiB)\n"
+"  completion_threads     threads analysing a big sweep (default 0: one\n"
+"                         per online CPU, at most 8)\n\n"
 "Every method may be called from any number of threads at once; the GIL is\n"
 "released inside the engine. Errors raise causeway.Error, whose .name is\n"
 "the CW_E* code's name. Use as a context manager, or call close().");

@@ -132,6 +132,8 @@ def test_bad_arguments():
     raises("CW_EINVAL", causeway.Engine, max_attr_len=1 << 40)
     raises("CW_EINVAL", causeway.Engine, max_attr_len=0)   # the library's own check
     raises("CW_EINVAL", causeway.Engine, idle_timeout_ns=0.5)
+    raises("CW_EINVAL", causeway.Engine, completion_threads=9)  # at most 8
+    assert causeway.Engine(completion_threads=2).stats()["requests"] == 0
     assert causeway.Engine(idle_timeout_ns=5e9).stats()["requests"] == 0
 
 
