@@ -177,39 +177,79 @@ static bool node_is_entry(cw__graph *g, const cw__payload *p)
     return pp.function != p->function;
 }
 
-/* Moves the record's fixed-size arrays, built in scratch memory, into one
- * block: one allocation a record instead of five (allocation and first
- * touches of fresh memory were a fifth of an analysis profile). The block
- * begins with inv, the array with the strictest alignment. */
-static bool pack(cw__mem *m, cw__record *r)
+/* Frees what an unfinished record grew outside the scratch. */
+static void free_parts(cw__mem *m, cw__record *r)
 {
-    size_t b_inv = (r->invocations + 1) * sizeof *r->inv,
+    cw__free(m, r->ledges, r->ledges_cap * sizeof *r->ledges);
+    cw__free(m, r->plinks, r->plinks_cap * sizeof *r->plinks);
+    cw__free(m, r->groups, r->groups_cap * sizeof *r->groups);
+    cw__free(m, r->group_spans, r->group_spans_cap * sizeof *r->group_spans);
+}
+
+/* Copies an array of n elements into the block at *p; returns where it
+ * went, or NULL for none. */
+static void *place(unsigned char **p, const void *src, size_t bytes)
+{
+    if (!bytes)
+        return NULL;
+    void *d = *p;
+    memcpy(d, src, bytes);
+    *p += bytes;
+    return d;
+}
+
+/* Moves the finished record, built in scratch memory and a few growing
+ * arrays, into one allocation sized exactly: the record, then its arrays
+ * from the strictest alignment down (every 8-byte array's size is a
+ * multiple of 8). Records are what the summary store keeps, so the bytes
+ * saved (no growth slack) and the allocations saved (one, not up to
+ * nine) are paid for by every completed trace. Returns the record, or
+ * NULL when out of memory (r is then left as it was). */
+static cw__record *pack(cw__mem *m, cw__record *r)
+{
+    size_t b_rec = (sizeof *r + 15) & ~(size_t)15,
+           b_inv = (r->invocations + 1) * sizeof *r->inv,
            b_fstart = (r->nfunctions + 1) * sizeof *r->fstart,
            b_spaninv = (r->nspaninv + 1) * sizeof *r->spaninv,
+           b_gspans = r->ngroup_spans * sizeof *r->group_spans,
+           b_plinks = r->nplinks * sizeof *r->plinks,
+           b_ledges = r->nledges * sizeof *r->ledges,
+           b_groups = r->ngroups * sizeof *r->groups,
            b_fn = (r->nfunctions + 1) * sizeof *r->functions,
            b_loop = r->nloop * sizeof *r->loop_path;
-    size_t total = b_inv + b_fstart + b_spaninv + b_fn + b_loop;
+    size_t total = b_rec + b_inv + b_fstart + b_spaninv + b_gspans + b_plinks + b_ledges +
+                   b_groups + b_fn + b_loop;
     unsigned char *blk = cw__malloc(m, total);
     if (!blk)
-        return false;
-    unsigned char *p = blk;
-    memcpy(p, r->inv, b_inv);
-    r->inv = (cw__inv *)p;
-    p += b_inv;
-    memcpy(p, r->fstart, b_fstart);
-    r->fstart = (uint64_t *)p;
-    p += b_fstart;
-    memcpy(p, r->spaninv, b_spaninv);
-    r->spaninv = (cw__spaninv *)p;
-    p += b_spaninv;
-    memcpy(p, r->functions, b_fn);
-    r->functions = (uint32_t *)p;
-    p += b_fn;
-    if (b_loop)
-        memcpy(p, r->loop_path, b_loop);
-    r->loop_path = b_loop ? (uint32_t *)p : NULL;
-    r->block_bytes = total;
-    return true;
+        return NULL;
+    cw__record *q = (cw__record *)blk;
+    memcpy(q, r, sizeof *r);
+    unsigned char *p = blk + b_rec;
+    q->inv = place(&p, r->inv, b_inv);
+    q->fstart = place(&p, r->fstart, b_fstart);
+    q->spaninv = place(&p, r->spaninv, b_spaninv);
+    q->group_spans = place(&p, r->group_spans, b_gspans);
+    q->plinks = place(&p, r->plinks, b_plinks);
+    q->ledges = place(&p, r->ledges, b_ledges);
+    q->groups = place(&p, r->groups, b_groups);
+    q->functions = place(&p, r->functions, b_fn);
+    q->loop_path = place(&p, r->loop_path, b_loop);
+    q->group_spans_cap = r->ngroup_spans;
+    q->plinks_cap = r->nplinks;
+    q->ledges_cap = r->nledges;
+    q->groups_cap = r->ngroups;
+    q->block_bytes = total;
+    free_parts(m, r);
+    /* What points at the record itself points at its final place. */
+    atomic_init(&q->chain, NULL);
+    atomic_init(&q->chain_root, q);
+    atomic_init(&q->hnext, NULL);
+    atomic_init(&q->older, NULL);
+    atomic_init(&q->xedges, NULL);
+    atomic_init(&q->nxedges, 0);
+    q->root = q;
+    q->cnext = q;
+    return q;
 }
 
 /* Appends one observed call; false when out of memory. */
@@ -242,18 +282,14 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace,
     cw__tid tid = cw__trace_id(tr);
     cw__scratch S;
     cw__scratch_init(&S, m, arena);
-    cw__record *r = cw__calloc(m, sizeof *r);
+    /* Built in scratch; pack() gives it its one allocation at the end. */
+    cw__record *r = cw__scratch_get(&S, sizeof *r);
     if (!r)
-        return NULL;
+        goto oom;
     r->id = tid;
     r->complete = complete;
     r->root_function = CW_STR_NONE;
     r->loop_function = CW_STR_NONE;
-    atomic_init(&r->chain, NULL);
-    atomic_init(&r->chain_root, r);
-    atomic_init(&r->hnext, NULL);
-    r->root = r;
-    r->cnext = r;
     r->members = 1;
 
     /* 1. Nodes, sorted by (real first, start, span id). A live trace's
@@ -799,14 +835,16 @@ cw__record *cw__analyze_trace(cw__store *st, cw__graph *g, uint32_t trace,
                 mf = r->inv[v].fanout;
         atomic_init(&r->max_fanout, mf);
     }
-    if (!pack(m, r))
+    cw__record *q = pack(m, r);
+    if (!q)
         goto oom;
     cw__scratch_free(&S);
-    cw__record_account(st, r);
-    return r;
+    cw__record_account(st, q);
+    return q;
 oom:
+    if (r)
+        free_parts(m, r);
     cw__scratch_free(&S);
-    cw__record_free(st, r);
     if (obs)
         obs->n = obs_n0;
     return NULL;

@@ -129,9 +129,9 @@ typedef struct cw__record {
     _Atomic(struct cw__record *) older;
     struct cw__record *newer;
     size_t bytes;
-    /* inv, fstart, spaninv, functions and loop_path share one block that
-     * starts at inv, of this size; 0 until the analysis has finished (its
-     * arrays are then scratch memory, not the record's). */
+    /* The record and all its arrays but xedges are one allocation of this
+     * size, made when its analysis finishes (analyze.c, pack). The *_cap
+     * of those arrays then equal their counts. */
     size_t block_bytes;
 } cw__record;
 

@@ -119,15 +119,9 @@ void cw__record_free(cw__store *st, cw__record *r)
     if (!r)
         return;
     cw__mem *m = st->mem;
-    if (r->block_bytes)
-        cw__free(m, r->inv, r->block_bytes); /* with fstart .. loop_path */
-    cw__free(m, r->ledges, r->ledges_cap * sizeof *r->ledges);
-    cw__free(m, r->plinks, r->plinks_cap * sizeof *r->plinks);
     cw__free(m, atomic_load_explicit(&r->xedges, memory_order_relaxed),
              r->xedges_cap * sizeof(cw__xedge));
-    cw__free(m, r->groups, r->groups_cap * sizeof *r->groups);
-    cw__free(m, r->group_spans, r->group_spans_cap * sizeof *r->group_spans);
-    cw__free(m, r, sizeof *r);
+    cw__free(m, r, r->block_bytes); /* with all its fixed arrays */
 }
 
 static size_t chain_bytes(const cw__chain *c)
@@ -205,11 +199,7 @@ int cw__record_add_group_span(cw__store *st, cw__record *r, uint64_t span)
 void cw__record_account(cw__store *st, cw__record *r)
 {
     (void)st;
-    r->bytes = sizeof *r + (r->nfunctions + 1) * (sizeof *r->functions + sizeof *r->fstart) +
-               (r->invocations + 1) * sizeof *r->inv + r->ledges_cap * sizeof *r->ledges +
-               (r->nspaninv + 1) * sizeof *r->spaninv + r->plinks_cap * sizeof *r->plinks +
-               r->groups_cap * sizeof *r->groups +
-               r->group_spans_cap * sizeof *r->group_spans + r->nloop * sizeof *r->loop_path;
+    r->bytes = r->block_bytes + r->xedges_cap * sizeof(cw__xedge);
 }
 
 static void retire(cw__store *st, void *p, size_t bytes)
