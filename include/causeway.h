@@ -104,8 +104,12 @@ typedef struct cw_allocator {
  * and the span graph's object pools are anonymous mappings (mmap) that the
  * engine makes itself, advised for transparent huge pages (MADV_HUGEPAGE):
  * fewer page faults on first use and fewer TLB misses on random lookups.
- * They are counted in bytes_in_use as they are used, not as reserved. With
- * a host allocator, every byte comes from it. */
+ * They are counted in bytes_in_use as they are used, not as reserved. The
+ * summaries kept after completion (records of up to 4 KiB, chains, edge
+ * aggregates) come from a process-wide heap of size classes carved from
+ * such mappings: freed blocks are reused by any engine of the process, and
+ * the mappings stay until it exits (as malloc keeps its arenas). With a
+ * host allocator, every byte comes from it. */
 
 /* ----------------------------------------------------------------- engine */
 

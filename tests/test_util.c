@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/util.h"
 
@@ -175,6 +176,82 @@ Test(util_mem, a_host_allocator_gets_every_table_and_no_regions)
     cr_assert_eq(t[n / 2], 0, "zeroed by malloc + memset");
     cr_assert_eq(atomic_load(&m.in_use), n);
     cw__table_free(&m, t, n);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+/* Built under AddressSanitizer, the heap hands every block to libc. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HEAP_ON 0
+#else
+#define HEAP_ON 1
+#endif
+
+Test(util_mem, small_blocks_come_from_the_heap_reused_zeroed_and_counted)
+{
+    cw__mem m;
+    cw__mem_init(&m, NULL);
+    /* Every size class, and both ends of the heap's range. */
+    size_t sizes[] = {1, 15, 16, 17, 255, 256, 257, 700, 1000, 4095, CW_HEAP_MAX};
+    void *p[11];
+    size_t total = 0;
+    for (int i = 0; i < 11; i++) {
+        unsigned char *b = cw__heap_calloc(&m, sizes[i]);
+        cr_assert_not_null(b);
+        for (size_t k = 0; k < sizes[i]; k++)
+            cr_assert_eq(b[k], 0);
+        memset(b, 0xa5, sizes[i]);
+        p[i] = b;
+        total += sizes[i];
+        cr_assert_eq(atomic_load(&m.in_use), total, "counted at its size, not its class's");
+    }
+    for (int i = 0; i < 11; i++) {
+        /* Neighbours were not overwritten: each block still has its bytes. */
+        unsigned char *b = p[i];
+        cr_assert(b[0] == 0xa5 && b[sizes[i] - 1] == 0xa5, "block %d intact", i);
+    }
+    /* A freed block is the next one its class hands out, zeroed again by
+     * calloc; a size of the same class shares it. */
+    cw__heap_free(&m, p[8], 1000);
+    unsigned char *again = cw__heap_calloc(&m, 990);
+    if (HEAP_ON)
+        cr_assert_eq(again, p[8], "the class's list is reused first");
+    for (size_t k = 0; k < 990; k++)
+        cr_assert_eq(again[k], 0, "calloc zeroes a reused block");
+    cw__heap_free(&m, again, 990);
+    for (int i = 0; i < 11; i++)
+        if (i != 8)
+            cw__heap_free(&m, p[i], sizes[i]);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+    /* Past CW_HEAP_MAX, blocks are the allocator's; still counted. */
+    void *big = cw__heap_alloc(&m, CW_HEAP_MAX + 1);
+    cr_assert_not_null(big);
+    cr_assert_eq(atomic_load(&m.in_use), CW_HEAP_MAX + 1);
+    cw__heap_free(&m, big, CW_HEAP_MAX + 1);
+    cr_assert_eq(atomic_load(&m.in_use), 0);
+}
+
+static _Atomic long host_calls;
+
+static void *counting_malloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    atomic_fetch_add(&host_calls, 1);
+    return malloc(n);
+}
+
+Test(util_mem, a_host_allocator_gets_every_heap_block)
+{
+    cw_allocator a = {counting_malloc, host_realloc, host_free, NULL, NULL};
+    cw__mem m;
+    cw__mem_init(&m, &a);
+    long before = atomic_load(&host_calls);
+    void *b = cw__heap_alloc(&m, 100);
+    void *c = cw__heap_calloc(&m, 200);
+    cr_assert(b && c);
+    cr_assert_eq(atomic_load(&host_calls), before + 2, "both from the host");
+    cr_assert_eq(((unsigned char *)c)[199], 0);
+    cw__heap_free(&m, b, 100);
+    cw__heap_free(&m, c, 200);
     cr_assert_eq(atomic_load(&m.in_use), 0);
 }
 

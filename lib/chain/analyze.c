@@ -219,7 +219,7 @@ static cw__record *pack(cw__mem *m, cw__record *r)
            b_loop = r->nloop * sizeof *r->loop_path;
     size_t total = b_rec + b_inv + b_fstart + b_spaninv + b_gspans + b_plinks + b_ledges +
                    b_groups + b_fn + b_loop;
-    unsigned char *blk = cw__malloc(m, total);
+    unsigned char *blk = cw__heap_alloc(m, total);
     if (!blk)
         return NULL;
     cw__record *q = (cw__record *)blk;

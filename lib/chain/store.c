@@ -119,9 +119,9 @@ void cw__record_free(cw__store *st, cw__record *r)
     if (!r)
         return;
     cw__mem *m = st->mem;
-    cw__free(m, atomic_load_explicit(&r->xedges, memory_order_relaxed),
-             r->xedges_cap * sizeof(cw__xedge));
-    cw__free(m, r, r->block_bytes); /* with all its fixed arrays */
+    cw__heap_free(m, atomic_load_explicit(&r->xedges, memory_order_relaxed),
+                  r->xedges_cap * sizeof(cw__xedge));
+    cw__heap_free(m, r, r->block_bytes); /* with all its fixed arrays */
 }
 
 static size_t chain_bytes(const cw__chain *c)
@@ -137,7 +137,7 @@ void cw__store_free(cw__store *st)
         cw__record *next = r->newer;
         cw__chain *c = atomic_load_explicit(&r->chain, memory_order_relaxed);
         if (c)
-            cw__free(st->mem, c, chain_bytes(c));
+            cw__heap_free(st->mem, c, chain_bytes(c));
         cw__record_free(st, r);
         r = next;
     }
@@ -152,11 +152,15 @@ void cw__store_free(cw__store *st)
         for (uint64_t i = 0; i <= st->emask; i++)
             for (cw__edge *e = st->eb[i]; e;) {
                 cw__edge *next = e->hnext;
-                cw__free(st->mem, e, sizeof *e);
+                cw__heap_free(st->mem, e, sizeof *e);
                 e = next;
             }
-    for (size_t i = 0; i < st->nretire; i++)
-        cw__free(st->mem, st->retire[i], st->retire_bytes[i]);
+    for (size_t i = 0; i < st->nretire; i++) {
+        if (st->retire_bytes[i] == 0)
+            cw__record_free(st, st->retire[i]);
+        else
+            cw__heap_free(st->mem, st->retire[i], st->retire_bytes[i]);
+    }
     cw__free(st->mem, st->retire, st->retire_cap * sizeof *st->retire);
     cw__free(st->mem, st->retire_bytes, st->retire_bytes_cap * sizeof *st->retire_bytes);
     cw__free(st->mem, st->dirty, st->dirty_cap * sizeof *st->dirty);
@@ -213,7 +217,7 @@ static void retire(cw__store *st, void *p, size_t bytes)
         if (bytes == 0)
             cw__record_free(st, p);
         else
-            cw__free(st->mem, p, bytes);
+            cw__heap_free(st->mem, p, bytes);
         return;
     }
     st->retire[st->nretire] = p;
@@ -280,7 +284,7 @@ void cw__store_edge_add(cw__store *st, uint32_t caller, uint32_t callee, bool as
     while (e && !(e->caller == caller && e->callee == callee && e->async == async))
         e = e->hnext;
     if (!e) {
-        e = cw__calloc(st->mem, sizeof *e);
+        e = cw__heap_calloc(st->mem, sizeof *e);
         if (!e)
             return;
         e->caller = caller;
@@ -375,7 +379,7 @@ static void add_xedge(cw__store *st, cw__record *caller, uint32_t ci, cw__record
             return; /* several links between two invocations count once */
     if (nx == callee->xedges_cap) {
         size_t cap = nx ? nx * 2 : 4;
-        cw__xedge *nxs = cw__malloc(st->mem, cap * sizeof *nxs);
+        cw__xedge *nxs = cw__heap_alloc(st->mem, cap * sizeof *nxs);
         if (!nxs)
             return;
         if (nx)
@@ -852,7 +856,7 @@ static cw__chain *compute_chain(cw__store *st, cw__record *root)
         goto done;
 
     size_t bytes = sizeof *c + nuf * sizeof(uint32_t) + nm * sizeof(cw__record *);
-    c = cw__malloc(st->mem, bytes);
+    c = cw__heap_alloc(st->mem, bytes);
     if (!c)
         goto done;
     c->bytes = bytes;
@@ -904,7 +908,7 @@ void cw__store_reclaim(cw__store *st)
             if (st->retire_bytes[i] == 0)
                 cw__record_free(st, st->retire[i]);
             else
-                cw__free(st->mem, st->retire[i], st->retire_bytes[i]);
+                cw__heap_free(st->mem, st->retire[i], st->retire_bytes[i]);
         }
         st->nretire = 0;
     }

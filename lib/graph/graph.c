@@ -134,20 +134,51 @@ typedef struct gpair {
 static void gather_release(cw__graph *g, size_t keep)
 {
     if (g->dnodes_cap * sizeof *g->dnodes > keep) {
-        cw__free(g->mem, g->dnodes, g->dnodes_cap * sizeof *g->dnodes);
+        cw__table_free(g->mem, g->dnodes, g->dnodes_cap * sizeof *g->dnodes);
         g->dnodes = NULL;
         g->dnodes_cap = 0;
     }
     if (g->dfirst_cap * sizeof *g->dfirst > keep) {
-        cw__free(g->mem, g->dfirst, g->dfirst_cap * sizeof *g->dfirst);
+        cw__table_free(g->mem, g->dfirst, g->dfirst_cap * sizeof *g->dfirst);
         g->dfirst = NULL;
         g->dfirst_cap = 0;
     }
     if (g->pairs_cap * sizeof *g->pairs > keep) {
-        cw__free(g->mem, g->pairs, g->pairs_cap * sizeof *g->pairs);
+        cw__table_free(g->mem, g->pairs, g->pairs_cap * sizeof *g->pairs);
         g->pairs = NULL;
         g->pairs_cap = 0;
     }
+}
+
+/* From this size on, gathering scratch is a region rounded to 2 MiB: a big
+ * sweep writes it once through, and 4 KiB page faults would cost more than
+ * the writing (cw__table_alloc decides region or not by size alone, so
+ * cw__table_free() with the same size frees either). */
+#define GATHER_REGION_FROM ((size_t)256 << 10)
+
+/* Grows a gathering array to hold need elements, keeping its first keep. */
+static bool gather_grow(cw__graph *g, void **p, size_t *cap, size_t need, size_t elem,
+                        size_t keep)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    size_t bytes = n * elem;
+    if (bytes >= GATHER_REGION_FROM) {
+        bytes = (bytes + CW_REGION_MIN - 1) & ~(CW_REGION_MIN - 1);
+        n = bytes / elem;
+    }
+    void *q = cw__table_alloc(g->mem, bytes);
+    if (!q)
+        return false;
+    if (keep)
+        memcpy(q, *p, keep * elem);
+    cw__table_free(g->mem, *p, *cap * elem);
+    *p = q;
+    *cap = n;
+    return true;
 }
 
 static cw__node *N(const cw__graph *g, uint32_t i)
@@ -999,9 +1030,13 @@ static void fl_add(cw__graph *g, freelist *f, uint32_t i)
 
 static bool gather(cw__graph *g)
 {
-    size_t nd = g->ndone, np = 0;
-    if (g->dfirst_cap < nd + 1 &&
-        cw__grow(g->mem, (void **)&g->dfirst, &g->dfirst_cap, nd + 1, sizeof *g->dfirst))
+    size_t nd = g->ndone, np = 0, guess = 0;
+    for (size_t i = 0; i < nd; i++)
+        guess += atomic_load_explicit(&T(g, g->done[i])->nspans, memory_order_relaxed);
+    /* Real spans, plus some placeholders; the pairs grow if there are more. */
+    if (!gather_grow(g, (void **)&g->dfirst, &g->dfirst_cap, nd + 1, sizeof *g->dfirst, 0) ||
+        !gather_grow(g, (void **)&g->pairs, &g->pairs_cap, guess + guess / 8 + 16,
+                     sizeof *g->pairs, 0))
         return false;
     uint32_t lt[GATHER_LANES], lc[GATHER_LANES];
     unsigned active = 0;
@@ -1021,8 +1056,8 @@ static bool gather(cw__graph *g)
         if (!active)
             break;
         for (unsigned l = 0; l < active;) {
-            if (np == g->pairs_cap &&
-                cw__grow(g->mem, (void **)&g->pairs, &g->pairs_cap, np + 1, sizeof *g->pairs))
+            if (np == g->pairs_cap && !gather_grow(g, (void **)&g->pairs, &g->pairs_cap, np + 1,
+                                                   sizeof *g->pairs, np))
                 return false;
             uint32_t c = lc[l];
             g->pairs[np++] = (gpair){lt[l], c};
@@ -1037,8 +1072,7 @@ static bool gather(cw__graph *g)
             }
         }
     }
-    if (g->dnodes_cap < np &&
-        cw__grow(g->mem, (void **)&g->dnodes, &g->dnodes_cap, np, sizeof *g->dnodes))
+    if (!gather_grow(g, (void **)&g->dnodes, &g->dnodes_cap, np, sizeof *g->dnodes, 0))
         return false;
     size_t *first = g->dfirst;
     memset(first, 0, (nd + 1) * sizeof *first);
