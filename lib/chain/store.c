@@ -30,6 +30,7 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -55,6 +56,9 @@ struct cw__store {
     uint64_t pmask;
     cw__record **dirty;
     size_t ndirty, dirty_cap;
+    /* Chains computed by a parallel finish, by position in dirty. */
+    cw__chain **fout;
+    size_t fout_cap;
     cw__edge **eb;
     uint64_t emask;
     _Atomic(cw__edge *) ehead;
@@ -164,6 +168,7 @@ void cw__store_free(cw__store *st)
     cw__free(st->mem, st->retire, st->retire_cap * sizeof *st->retire);
     cw__free(st->mem, st->retire_bytes, st->retire_bytes_cap * sizeof *st->retire_bytes);
     cw__free(st->mem, st->dirty, st->dirty_cap * sizeof *st->dirty);
+    cw__free(st->mem, st->fout, st->fout_cap * sizeof *st->fout);
     cw__free(st->mem, st->rb, (st->rmask + 1) * sizeof *st->rb);
     cw__free(st->mem, st->pb, (st->pmask + 1) * sizeof *st->pb);
     cw__free(st->mem, st->eb, EDGE_BUCKETS * sizeof *st->eb);
@@ -566,8 +571,10 @@ typedef struct fninv {
     uint64_t invid;
 } fninv;
 
-/* qsort has no context argument: the sweep (single writer) sets this. */
-static cw__store *cmp_store;
+/* qsort has no context argument: compute_chain() sets this for the sort
+ * it runs. Per thread: finishes compute chains on several threads, and
+ * engines sweep on threads of their own. */
+static _Thread_local cw__store *cmp_store;
 
 static int fnstart_by_fn(const void *a, const void *b)
 {
@@ -879,14 +886,68 @@ done:
     return c;
 }
 
-void cw__store_finish(cw__store *st, cw__chain_cb cb, void *ctx)
+/* Chains recomputed in one finish, from which helper threads are worth
+ * starting (each chain costs a few microseconds). */
+#define FINISH_PARALLEL 512
+#define FINISH_CHUNK 16
+
+/* compute_chain() only reads the records and the membership lists, which
+ * nothing changes during a finish, so chains are computed on several
+ * threads; threads take chunks of roots off next (relaxed: the results
+ * pass to the finishing thread by pthread_join). */
+typedef struct fjob {
+    cw__store *st;
+    size_t n;
+    _Atomic size_t next;
+} fjob;
+
+static void finish_some(fjob *j)
 {
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&j->next, FINISH_CHUNK, memory_order_relaxed);
+        if (i >= j->n)
+            return;
+        size_t end = i + FINISH_CHUNK < j->n ? i + FINISH_CHUNK : j->n;
+        for (; i < end; i++)
+            j->st->fout[i] = compute_chain(j->st, j->st->dirty[i]);
+    }
+}
+
+static void *finish_main(void *p)
+{
+    finish_some(p);
+    return NULL;
+}
+
+void cw__store_finish(cw__store *st, unsigned threads, cw__chain_cb cb, void *ctx)
+{
+    /* The roots to recompute, in the order they became dirty. */
+    size_t n = 0;
     for (size_t i = 0; i < st->ndirty; i++) {
         cw__record *r = st->dirty[i];
         if (!r->root || r->root != r || !r->dirty)
             continue; /* evicted, merged into another chain, or done */
         r->dirty = false;
-        cw__chain *c = compute_chain(st, r);
+        st->dirty[n++] = r;
+    }
+    st->ndirty = 0;
+    bool many = threads > 1 && n >= FINISH_PARALLEL &&
+                !cw__grow(st->mem, (void **)&st->fout, &st->fout_cap, n, sizeof *st->fout);
+    if (many) {
+        fjob j = {.st = st, .n = n};
+        atomic_init(&j.next, 0);
+        pthread_t h[CW_STORE_MAX_THREADS];
+        unsigned nh = 0;
+        for (unsigned k = 1; k < threads && k < CW_STORE_MAX_THREADS; k++)
+            if (pthread_create(&h[nh], NULL, finish_main, &j) == 0)
+                nh++;
+        finish_some(&j);
+        for (unsigned k = 0; k < nh; k++)
+            pthread_join(h[k], NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        cw__record *r = st->dirty[i];
+        cw__chain *c = many ? st->fout[i] : compute_chain(st, r);
         if (!c)
             continue;
         cw__chain *old = atomic_exchange_explicit(&r->chain, c, memory_order_acq_rel);
@@ -897,7 +958,6 @@ void cw__store_finish(cw__store *st, cw__chain_cb cb, void *ctx)
         if (cb)
             cb(ctx, c);
     }
-    st->ndirty = 0;
 }
 
 void cw__store_reclaim(cw__store *st)

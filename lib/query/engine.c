@@ -444,7 +444,7 @@ static uint64_t sweep(cw_engine *e, bool all)
         pthread_join(e->committer, NULL);
         e->committing = false;
     }
-    cw__store_finish(e->st, collect_chain, e);
+    cw__store_finish(e->st, e->cthreads, collect_chain, e);
     const char *fns[CB_FUNCTIONS];
     for (size_t i = 0; i < e->nswept; i++) {
         const cw__record *r = e->swept[i];
