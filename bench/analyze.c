@@ -16,7 +16,11 @@
  * against it. Both report totals of their summaries (spans, traces, chains,
  * span_depth, depth, max_fanout, retries, max_recursion, chain depth); a
  * difference is reported as an error, so the ratio always compares two
- * programs that computed the same thing.
+ * programs that computed the same thing. The engine runs with its default
+ * options, as `causeway analyze` does: ingest on the calling thread, and
+ * the final flush's analyses on one thread per online CPU (the "threads"
+ * of the line); the Python analyst's program is single-threaded, as such
+ * scripts are.
  *
  * Then the latency of one big trace: a single 100,201-span trace (an API
  * invocation fanning out to 100 workers, each fanning out to 10 leaf
@@ -414,7 +418,10 @@ int cwb_analyze(const cwb_ctx *c)
     cwb_heading(c, "analyze (files to every trace and chain summary; spans/s)");
     cwb_stat cs = cwb_stat_of(cw_sps, c->runs);
     cwb_fig f;
-    cwb_fig_init(&f, "analyze", "files", 1, "spans/s");
+    /* The engine's default completion threads, as `causeway analyze` has
+     * them: one per online CPU, at most 8. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cwb_fig_init(&f, "analyze", "files", cpus < 1 ? 1 : cpus > 8 ? 8 : (int)cpus, "spans/s");
     f.st = cs;
     f.spans_per_s = cs.median;
     f.extra_name[0] = "traces";
