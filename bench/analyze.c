@@ -142,10 +142,11 @@ static double causeway_run(const awork *w, totals *t)
     cw_engine_options_init(&o);
     /* The budgets `causeway analyze` gives the same files (tools/causeway.c,
      * offline_budgets): four times the input's bytes for spans, once for
-     * summaries, at least 64 MiB each. */
+     * summaries, at least 64 MiB each; indexes for a span a 100 bytes. */
     uint64_t floor = 64ull << 20;
     o.memory_budget = w->bytes * 4 < floor ? floor : w->bytes * 4;
     o.summary_budget = w->bytes < floor ? floor : w->bytes;
+    o.expected_spans = w->bytes / 100;
     cw_engine *e;
     if (cw_engine_new(&e, &o))
         return -1;

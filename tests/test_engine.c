@@ -389,11 +389,13 @@ Test(engine_queries, top_edges_json_and_dot)
 /* ------------------------------------------------------------ completion */
 
 /* Every summary, chain and edge of a flush, as JSON lines (caller frees). */
-static char *flushed_dump(unsigned threads, const cwt_requests *q, cw_stats *st)
+static char *flushed_dump(unsigned threads, uint64_t expected, const cwt_requests *q,
+                          cw_stats *st)
 {
     cw_engine_options o;
     cw_engine_options_init(&o);
     o.completion_threads = threads;
+    o.expected_spans = expected;
     cw_engine *e;
     cr_assert_eq(cw_engine_new(&e, &o), 0);
     for (size_t r = 0; r < q->n; r++) {
@@ -411,6 +413,17 @@ static char *flushed_dump(unsigned threads, const cwt_requests *q, cw_stats *st)
     return buf;
 }
 
+/* The first mismatching line of two dumps, for a failure message. */
+static const char *first_difference(const char *a, const char *b)
+{
+    size_t at = 0;
+    while (a[at] && a[at] == b[at])
+        at++;
+    while (at > 0 && a[at - 1] != '\n')
+        at--;
+    return a + at;
+}
+
 Test(engine_completion, any_number_of_threads_gives_the_same_summaries, .timeout = 120)
 {
     /* Big enough for the flush to start helpers (8,192 spans), with
@@ -418,8 +431,8 @@ Test(engine_completion, any_number_of_threads_gives_the_same_summaries, .timeout
     cwt_requests q;
     cr_assert_eq(cwt_requests_pb(&q, 11, 40000, 400, 0.3), 0);
     cw_stats one, many;
-    char *a = flushed_dump(1, &q, &one);
-    char *b = flushed_dump(4, &q, &many);
+    char *a = flushed_dump(1, 0, &q, &one);
+    char *b = flushed_dump(4, 0, &q, &many);
     cr_assert_gt(one.traces_completed, 1000);
     cr_assert_gt(one.chains, 0);
     cr_assert_lt(one.chains, one.summaries, "some chains join traces through links");
@@ -427,13 +440,26 @@ Test(engine_completion, any_number_of_threads_gives_the_same_summaries, .timeout
     cr_assert_eq(many.summaries, one.summaries);
     cr_assert_eq(many.chains, one.chains);
     cr_assert_eq(many.links_unresolved, one.links_unresolved);
-    size_t at = 0;
-    while (a[at] && a[at] == b[at])
-        at++;
-    while (at > 0 && a[at - 1] != '\n')
-        at--;
-    cr_assert(strcmp(a, b) == 0, "with 4 threads, from byte %zu:\n%.300s\nwith 1:\n%.300s", at,
-              b + at, a + at);
+    cr_assert(strcmp(a, b) == 0, "with 4 threads, differs from:\n%.300s",
+              first_difference(a, b));
+    free(a);
+    free(b);
+    cwt_requests_free(&q);
+}
+
+Test(engine_completion, indexes_sized_for_fewer_spans_give_the_same_summaries, .timeout = 120)
+{
+    /* expected_spans only sizes the hash indexes: planned for 16 spans
+     * (the smallest tables) they hold 20,000 in long chains, correctly. */
+    cwt_requests q;
+    cr_assert_eq(cwt_requests_pb(&q, 12, 20000, 400, 0.3), 0);
+    cw_stats big, small;
+    char *a = flushed_dump(2, 0, &q, &big);
+    char *b = flushed_dump(2, 16, &q, &small);
+    cr_assert_gt(big.traces_completed, 500);
+    cr_assert(strcmp(a, b) == 0, "small indexes differ from:\n%.300s", first_difference(a, b));
+    cr_assert_eq(small.spans_accepted, big.spans_accepted);
+    cr_assert_lt(small.bytes_in_use, big.bytes_in_use, "smaller indexes, fewer bytes");
     free(a);
     free(b);
     cwt_requests_free(&q);

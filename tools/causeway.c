@@ -69,6 +69,9 @@ static void offline_budgets(cw_engine_options *o, char **files, int nfiles)
     o->memory_budget = spans < floor ? floor : spans > 16ull << 30 ? 16ull << 30 : spans;
     o->summary_budget =
         summaries < floor ? floor : summaries > 4ull << 30 ? 4ull << 30 : summaries;
+    /* Index sizing: about 100 bytes of input a span (protobuf; JSON takes
+     * more, so is over-planned, which only costs index memory). */
+    o->expected_spans = bytes / 100;
 }
 
 /* Reads every file into a new engine and completes all traces. Prints the

@@ -267,9 +267,11 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
      * power of two): a lookup that misses, the common case for a new span,
      * walks the whole chain, a cache miss a node, so chains stay short; the
      * index costs 4-8 bytes a planned span. Traces hold several spans each:
-     * an eighth of that. */
+     * an eighth of that. The host may plan for fewer spans than the budget
+     * holds (index_spans). */
+    uint64_t indexed = lim->index_spans && lim->index_spans < spans ? lim->index_spans : spans;
     uint64_t nb = 1u << BUCKET_BITS_MIN;
-    while (nb * 2 <= spans)
+    while (nb * 2 <= indexed)
         nb <<= 1;
     uint64_t tbn = nb / 8 < (1u << BUCKET_BITS_MIN) ? 1u << BUCKET_BITS_MIN : nb / 8;
     if (!r) {

@@ -261,6 +261,7 @@ typedef struct cw__graph_limits {
     uint64_t budget;        /* bytes of live graph data */
     uint64_t idle_ns;
     uint64_t max_age_ns;
+    uint64_t index_spans;   /* spans to size the indexes for; 0: budget's */
 } cw__graph_limits;
 
 typedef struct cw__graph_stats {

@@ -221,7 +221,8 @@ CW_API int cw_engine_new(cw_engine **out, const cw_engine_options *opt)
     e->o = o;
     e->cthreads = o.completion_threads ? o.completion_threads : online_cpus();
     int r = cw__intern_new(&e->in, &e->mem, o.intern_limit);
-    cw__graph_limits gl = {o.memory_budget, o.idle_timeout_ns, o.max_trace_age_ns};
+    cw__graph_limits gl = {o.memory_budget, o.idle_timeout_ns, o.max_trace_age_ns,
+                           o.expected_spans};
     if (!r)
         r = cw__graph_new(&e->g, &e->mem, &gl, on_complete, e);
     cw__store_limits sl = {o.summary_budget};

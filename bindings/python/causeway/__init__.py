@@ -172,7 +172,8 @@ def offline_options(paths: Iterable[PathLike]) -> Dict[str, int]:
         size += (1 << 30) if n is None else n * (10 if name.endswith(".gz") else 1)
     floor = 64 << 20
     return {"memory_budget": min(max(size * 4, floor), 16 << 30),
-            "summary_budget": min(max(size, floor), 4 << 30)}
+            "summary_budget": min(max(size, floor), 4 << 30),
+            "expected_spans": size // 100}
 
 # Columns of the DataFrames of to_pandas(), also when there are no rows.
 _COLUMNS = {
@@ -202,8 +203,10 @@ class Engine(_causeway.Engine):
     trace completes this long after its last span, default 10 s),
     max_trace_age_ns (5 min), max_decompressed_bytes (64 MiB),
     max_file_bytes (4 GiB), max_attr_len (1024), intern_limit (262,144),
-    summary_budget (256 MiB). causeway.load() sizes the budgets from its
-    input, as `causeway analyze` does (offline_options()).
+    summary_budget (256 MiB), completion_threads (0: one per CPU),
+    expected_spans (0: what memory_budget holds). causeway.load() sizes
+    the budgets and expected_spans from its input, as `causeway analyze`
+    does (offline_options()).
 
     Feeding it:  ingest(data, encoding, gzip=False), ingest_file(path), or
                  serve(listen=..., api=...) for OTLP/HTTP in the background.

@@ -623,6 +623,7 @@ static const optdef engine_opts[] = {
     EOPT(memory_budget, 64),          EOPT(idle_timeout_ns, 64), EOPT(max_trace_age_ns, 64),
     EOPT(max_decompressed_bytes, 64), EOPT(max_file_bytes, 64),  EOPT(max_attr_len, 32),
     EOPT(intern_limit, 32),           EOPT(summary_budget, 64),  EOPT(completion_threads, 32),
+    EOPT(expected_spans, 64),
 };
 #undef EOPT
 
@@ -1980,7 +1981,9 @@ PyDoc_STRVAR(Engine_doc, "Engine(**options)\n--\n\n"
 "  intern_limit           distinct interned strings (default 262,144)\n"
 "  summary_budget         bytes of summaries kept (default 256 MiB)\n"
 "  completion_threads     threads analysing a big sweep (default 0: one\n"
-"                         per online CPU, at most 8)\n\n"
+"                         per online CPU, at most 8)\n"
+"  expected_spans         spans to size the hash indexes for (default 0:\n"
+"                         what memory_budget holds)\n\n"
 "Every method may be called from any number of threads at once; the GIL is\n"
 "released inside the engine. Errors raise causeway.Error, whose .name is\n"
 "the CW_E* code's name. Use as a context manager, or call close().");
