@@ -128,6 +128,11 @@ static void commit(cw_engine *e)
         }
     }
     e->ndone = 0;
+    if (e->done_cap * sizeof *e->done > CW_CALLS_KEEP_MAX) {
+        cw__free(&e->mem, e->done, e->done_cap * sizeof *e->done);
+        e->done = NULL;
+        e->done_cap = 0;
+    }
 }
 
 static void *commit_main(void *p)

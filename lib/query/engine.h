@@ -34,8 +34,8 @@ typedef struct cw__ws {
 /* A sweep hands its analyses to helper threads only from this many spans
  * on: below it, starting a thread costs more than it saves. */
 #define CW_COMPLETION_PARALLEL_SPANS 8192
-/* A completion thread's call buffer larger than this is freed after the
- * sweep, not kept. */
+/* A completion thread's call buffer, or the list of a sweep's traces,
+ * larger than this is freed after the sweep, not kept. */
 #define CW_CALLS_KEEP_MAX ((size_t)1 << 20)
 
 /* What one completion thread analyses in, kept between sweeps. */
