@@ -111,8 +111,9 @@ static void commit(cw_engine *e)
             cw__record_free(e->st, d->r);
             continue;
         }
-        cw__store_add_calls(e->st, e->cw[d->worker].calls.v + d->calls_from,
-                            d->calls_to - d->calls_from);
+        if (d->calls_to > d->calls_from) /* else calls.v may be NULL */
+            cw__store_add_calls(e->st, e->cw[d->worker].calls.v + d->calls_from,
+                                d->calls_to - d->calls_from);
         cw__store_add(e->st, d->r);
         if (e->on_trace &&
             !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap, e->nswept + 1, sizeof *e->swept))
