@@ -979,14 +979,13 @@ static _Atomic uint32_t *link_next_in(cw__graph *g, uint32_t i)
     return &L(g, i)->next_in;
 }
 
-static void done_push(cw__graph *g, uint32_t t)
+/* Room for one more completing trace; false when out of memory. Made
+ * before freezing: a trace frozen and then not listed would stay frozen,
+ * neither live nor ever completed. */
+static bool done_room(cw__graph *g)
 {
-    if (g->ndone == g->done_cap &&
-        cw__grow(g->mem, (void **)&g->done, &g->done_cap, g->ndone + 1, sizeof *g->done)) {
-        /* No memory for the list: complete it on a later tick. */
-        return;
-    }
-    g->done[g->ndone++] = t;
+    return g->ndone < g->done_cap ||
+           !cw__grow(g->mem, (void **)&g->done, &g->done_cap, g->ndone + 1, sizeof *g->done);
 }
 
 /* Moves a LIVE trace to COMPLETING and waits for its inserts to drain. */
@@ -1223,8 +1222,12 @@ static uint64_t sweep(cw__graph *g, uint64_t now, bool all)
         uint64_t first = atomic_load_explicit(&tr->first_seen, memory_order_relaxed);
         bool due = all || (now >= last && now - last >= g->lim.idle_ns) ||
                    (now >= first && now - first >= g->lim.max_age_ns);
-        if (due && freeze(g, t))
-            done_push(g, t);
+        if (!due)
+            continue;
+        if (!done_room(g))
+            break; /* no memory for the list: the rest on a later tick */
+        if (freeze(g, t))
+            g->done[g->ndone++] = t;
     }
     uint64_t n = complete_and_reclaim(g);
     pthread_mutex_unlock(&g->tick_lock);
