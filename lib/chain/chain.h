@@ -201,11 +201,9 @@ void cw__store_add(cw__store *st, cw__record *r);
 void cw__store_add_calls(cw__store *st, const cw__call *v, size_t n);
 /* Recomputes the chains touched since the last call and publishes them;
  * calls cb for each. Writer only. With many chains to recompute, computes
- * them on up to threads threads (at most CW_STORE_MAX_THREADS; helpers are
- * started and joined inside), then publishes them in order on the calling
- * thread. What was replaced or evicted stays readable until
+ * them on up to threads threads (cw__par_for), then publishes them in order
+ * on the calling thread. What was replaced or evicted stays readable until
  * cw__store_reclaim(). */
-#define CW_STORE_MAX_THREADS 8
 typedef void (*cw__chain_cb)(void *ctx, const cw__chain *c);
 void cw__store_finish(cw__store *st, unsigned threads, cw__chain_cb cb, void *ctx);
 /* Frees what finish and add retired, after a grace period. Writer only. */

@@ -30,7 +30,6 @@
  *
  * SPDX-License-Identifier: Apache-2.0
  */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -893,30 +892,12 @@ done:
 
 /* compute_chain() only reads the records and the membership lists, which
  * nothing changes during a finish, so chains are computed on several
- * threads; threads take chunks of roots off next (relaxed: the results
- * pass to the finishing thread by pthread_join). */
-typedef struct fjob {
-    cw__store *st;
-    size_t n;
-    _Atomic size_t next;
-} fjob;
-
-static void finish_some(fjob *j)
+ * threads, each into its slot of fout. */
+static void finish_one(void *ctx, size_t i, unsigned worker)
 {
-    for (;;) {
-        size_t i = atomic_fetch_add_explicit(&j->next, FINISH_CHUNK, memory_order_relaxed);
-        if (i >= j->n)
-            return;
-        size_t end = i + FINISH_CHUNK < j->n ? i + FINISH_CHUNK : j->n;
-        for (; i < end; i++)
-            j->st->fout[i] = compute_chain(j->st, j->st->dirty[i]);
-    }
-}
-
-static void *finish_main(void *p)
-{
-    finish_some(p);
-    return NULL;
+    (void)worker;
+    cw__store *st = ctx;
+    st->fout[i] = compute_chain(st, st->dirty[i]);
 }
 
 void cw__store_finish(cw__store *st, unsigned threads, cw__chain_cb cb, void *ctx)
@@ -933,18 +914,8 @@ void cw__store_finish(cw__store *st, unsigned threads, cw__chain_cb cb, void *ct
     st->ndirty = 0;
     bool many = threads > 1 && n >= FINISH_PARALLEL &&
                 !cw__grow(st->mem, (void **)&st->fout, &st->fout_cap, n, sizeof *st->fout);
-    if (many) {
-        fjob j = {.st = st, .n = n};
-        atomic_init(&j.next, 0);
-        pthread_t h[CW_STORE_MAX_THREADS];
-        unsigned nh = 0;
-        for (unsigned k = 1; k < threads && k < CW_STORE_MAX_THREADS; k++)
-            if (pthread_create(&h[nh], NULL, finish_main, &j) == 0)
-                nh++;
-        finish_some(&j);
-        for (unsigned k = 0; k < nh; k++)
-            pthread_join(h[k], NULL);
-    }
+    if (many)
+        cw__par_for(threads, n, FINISH_CHUNK, finish_one, st);
     for (size_t i = 0; i < n; i++) {
         cw__record *r = st->dirty[i];
         cw__chain *c = many ? st->fout[i] : compute_chain(st, r);

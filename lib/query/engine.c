@@ -36,56 +36,56 @@ uint64_t cw__engine_now(cw_engine *e)
 
 /* ------------------------------------------------------------ completion */
 
-/* One sweep's analyses: threads take traces in chunks off next (relaxed:
- * only the index is shared; the results pass to the sweeping thread by
- * pthread_join). */
+/* Traces a completion thread takes at a time. */
+#define CJOB_CHUNK 4
+
+/* Analyses trace i of a sweep on completion thread w into d. */
+static void analyze_into(cw_engine *e, cw__graph *g, const cw__completion *c, size_t i,
+                         unsigned w, cw__done *d)
+{
+    cw__cworker *k = &e->cw[w];
+    d->worker = w;
+    d->calls_from = k->calls.n;
+    d->r = cw__analyze_trace(e->st, g, c->traces[i], c->nodes ? c->nodes + c->first[i] : NULL,
+                             c->nodes ? c->first[i + 1] - c->first[i] : 0, true, &k->arena,
+                             &k->calls);
+    d->calls_to = k->calls.n;
+}
+
+/* Adds an analysed trace to the store (writer only), after the edge calls
+ * its analysis observed; a trace of placeholders only is dropped. */
+static void add_done(cw_engine *e, const cw__done *d)
+{
+    if (!d->r)
+        return;
+    if (d->r->spans == 0) {
+        /* Only placeholders: links and parents that were never received. */
+        cw__record_free(e->st, d->r);
+        return;
+    }
+    if (d->calls_to > d->calls_from) /* else calls.v may be NULL */
+        cw__store_add_calls(e->st, e->cw[d->worker].calls.v + d->calls_from,
+                            d->calls_to - d->calls_from);
+    cw__store_add(e->st, d->r);
+    if (e->on_trace &&
+        !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap, e->nswept + 1, sizeof *e->swept))
+        e->swept[e->nswept++] = d->r;
+}
+
 typedef struct cjob {
     cw_engine *e;
     cw__graph *g;
     const cw__completion *c;
-    _Atomic size_t next;
 } cjob;
 
-#define CJOB_CHUNK 4
-
-static void analyze_some(cjob *j, uint32_t w)
+static void analyze_one(void *ctx, size_t i, unsigned worker)
 {
-    cw_engine *e = j->e;
-    cw__cworker *k = &e->cw[w];
-    for (;;) {
-        const cw__completion *c = j->c;
-        size_t i = atomic_fetch_add_explicit(&j->next, CJOB_CHUNK, memory_order_relaxed);
-        if (i >= c->n)
-            return;
-        size_t end = i + CJOB_CHUNK < c->n ? i + CJOB_CHUNK : c->n;
-        for (; i < end; i++) {
-            cw__done *d = &e->done[i];
-            d->worker = w;
-            d->calls_from = k->calls.n;
-            d->r = cw__analyze_trace(e->st, j->g, c->traces[i],
-                                     c->nodes ? c->nodes + c->first[i] : NULL,
-                                     c->nodes ? c->first[i + 1] - c->first[i] : 0, true,
-                                     &k->arena, &k->calls);
-            d->calls_to = k->calls.n;
-        }
-    }
+    cjob *j = ctx;
+    analyze_into(j->e, j->g, j->c, i, worker, &j->e->done[i]);
 }
 
-typedef struct chelper {
-    cjob *j;
-    uint32_t w;
-    pthread_t tid;
-} chelper;
-
-static void *helper_main(void *p)
-{
-    chelper *h = p;
-    analyze_some(h->j, h->w);
-    return NULL;
-}
-
-/* Threads for a sweep of n traces: one unless they hold enough spans. */
-static uint32_t threads_for(cw_engine *e, cw__graph *g, const cw__completion *c)
+/* Threads for a sweep: one unless its traces hold enough spans. */
+static unsigned threads_for(cw_engine *e, cw__graph *g, const cw__completion *c)
 {
     if (e->cthreads < 2 || c->n < 2)
         return 1;
@@ -95,30 +95,15 @@ static uint32_t threads_for(cw_engine *e, cw__graph *g, const cw__completion *c)
                                       memory_order_relaxed);
     if (spans < CW_COMPLETION_PARALLEL_SPANS)
         return 1;
-    return c->n < e->cthreads ? (uint32_t)c->n : e->cthreads;
+    return c->n < e->cthreads ? (unsigned)c->n : e->cthreads;
 }
 
 /* Adds the sweep's records to the store in slot order (its one writer),
- * each after the edge calls its analysis observed. */
+ * then lets go of what the sweep grew past what is worth keeping. */
 static void commit(cw_engine *e)
 {
-    for (size_t i = 0; i < e->ndone; i++) {
-        cw__done *d = &e->done[i];
-        if (!d->r)
-            continue;
-        if (d->r->spans == 0) {
-            /* Only placeholders: links and parents that were never received. */
-            cw__record_free(e->st, d->r);
-            continue;
-        }
-        if (d->calls_to > d->calls_from) /* else calls.v may be NULL */
-            cw__store_add_calls(e->st, e->cw[d->worker].calls.v + d->calls_from,
-                                d->calls_to - d->calls_from);
-        cw__store_add(e->st, d->r);
-        if (e->on_trace &&
-            !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap, e->nswept + 1, sizeof *e->swept))
-            e->swept[e->nswept++] = d->r;
-    }
+    for (size_t i = 0; i < e->ndone; i++)
+        add_done(e, &e->done[i]);
     for (uint32_t w = 0; w < CW_COMPLETION_MAX; w++) {
         cw__calls *c = &e->cw[w].calls;
         c->n = 0;
@@ -144,8 +129,8 @@ static void *commit_main(void *p)
 
 /* Graph completion: analyses the frozen traces into records, on up to
  * cthreads threads (the analysis only reads the graph and the store), then
- * adds them to the store in slot order on this thread, its one writer, so
- * that the result is the same whatever the thread count. */
+ * adds them to the store in slot order, its one writer, so that the result
+ * is the same whatever the thread count. */
 static void on_complete(void *ctx, cw__graph *g, const cw__completion *cp)
 {
     cw_engine *e = ctx;
@@ -154,42 +139,21 @@ static void on_complete(void *ctx, cw__graph *g, const cw__completion *cp)
         cw__grow(&e->mem, (void **)&e->done, &e->done_cap, n, sizeof *e->done)) {
         /* No room for the list: analyse and add one at a time. */
         for (size_t i = 0; i < n; i++) {
-            cw__calls *c = &e->cw[0].calls;
-            c->n = 0;
-            cw__record *r = cw__analyze_trace(
-                e->st, g, cp->traces[i], cp->nodes ? cp->nodes + cp->first[i] : NULL,
-                cp->nodes ? cp->first[i + 1] - cp->first[i] : 0, true, &e->cw[0].arena, c);
-            if (r && r->spans) {
-                cw__store_add_calls(e->st, c->v, c->n);
-                cw__store_add(e->st, r);
-                if (e->on_trace && !cw__grow(&e->mem, (void **)&e->swept, &e->swept_cap,
-                                             e->nswept + 1, sizeof *e->swept))
-                    e->swept[e->nswept++] = r;
-            } else if (r) {
-                cw__record_free(e->st, r);
-            }
+            cw__done d;
+            analyze_into(e, g, cp, i, 0, &d);
+            add_done(e, &d);
+            e->cw[0].calls.n = 0;
         }
-        e->cw[0].calls.n = 0;
         return;
     }
     cjob j = {.e = e, .g = g, .c = cp};
-    atomic_init(&j.next, 0);
-    chelper h[CW_COMPLETION_MAX];
-    uint32_t nh = 0, want = threads_for(e, g, cp);
-    for (uint32_t w = 1; w < want; w++) {
-        h[nh] = (chelper){.j = &j, .w = w};
-        if (pthread_create(&h[nh].tid, NULL, helper_main, &h[nh]) == 0)
-            nh++; /* else: the threads started do the work */
-    }
-    analyze_some(&j, 0);
-    for (uint32_t i = 0; i < nh; i++)
-        pthread_join(h[i].tid, NULL);
+    unsigned ran = cw__par_for(threads_for(e, g, cp), n, CJOB_CHUNK, analyze_one, &j);
     e->ndone = n;
     /* A sweep big enough for helpers adds its records on one more thread,
      * while the graph unlinks the traces on this one (they share nothing:
      * records do not point into the graph); the sweep joins it before the
      * store is used again. */
-    if (nh && pthread_create(&e->committer, NULL, commit_main, e) == 0)
+    if (ran > 1 && pthread_create(&e->committer, NULL, commit_main, e) == 0)
         e->committing = true;
     else
         commit(e);

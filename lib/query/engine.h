@@ -30,7 +30,7 @@ typedef struct cw__ws {
 #define CW_WS_KEEP_MAX ((size_t)16 << 20)
 
 /* Completion threads at most (cw_engine_options.completion_threads). */
-#define CW_COMPLETION_MAX 8
+#define CW_COMPLETION_MAX CW_PAR_MAX
 /* A sweep hands its analyses to helper threads only from this many spans
  * on: below it, starting a thread costs more than it saves. */
 #define CW_COMPLETION_PARALLEL_SPANS 8192

@@ -129,6 +129,21 @@ void cw__arena_free(cw__mem *m, cw__arena *a);
 void *cw__scratch_get(cw__scratch *s, size_t bytes);
 void cw__scratch_free(cw__scratch *s);
 
+/* ------------------------------------------------------------ parallel */
+
+/* Threads a parallel loop uses at most. */
+#define CW_PAR_MAX 8
+
+/* One iteration: index i, on worker 0 (the caller) .. threads - 1. */
+typedef void (*cw__par_fn)(void *ctx, size_t i, unsigned worker);
+
+/* Runs fn for every i in [0, n) on the calling thread and up to threads - 1
+ * (at most CW_PAR_MAX - 1) helper threads started for this call and joined
+ * before it returns (fewer when they cannot start); threads take chunk
+ * indexes at a time. What fn writes is visible to the caller on return.
+ * Returns the number of threads that ran, the caller included. */
+unsigned cw__par_for(unsigned threads, size_t n, size_t chunk, cw__par_fn fn, void *ctx);
+
 /* ------------------------------------------------------------ byte order */
 
 CW_INLINE uint64_t cw__load_be64(const uint8_t *p)
