@@ -362,3 +362,60 @@ Test(graph_budget, at_most_96_bytes_per_live_span_through_the_allocator)
     wl_free(&w);
 }
 
+
+/* --------------------------------------------------------------- pools */
+
+/* Objects freed in segments come back through a cache's chain: every index
+ * once, none lost when a cache gives back a partly used segment. */
+Test(graph_pool, recycled_segments_hand_out_each_object_once)
+{
+    enum { MAX = 3000, ROUNDS = 5 };
+    cw__mem mem;
+    cw__mem_init(&mem, NULL);
+    cw__pool p;
+    cr_assert_eq(cw__pool_init(&p, &mem, 16, MAX, false), 0);
+    uint32_t *got = malloc(MAX * sizeof *got);
+    unsigned char *seen = malloc(MAX);
+    cw__pool_cache *c = calloc(1, sizeof *c);
+    cr_assert(got && seen && c);
+    for (int r = 0; r < ROUNDS; r++) {
+        /* Everything, through caches that each take a different share. */
+        memset(seen, 0, MAX);
+        size_t n = 0;
+        for (size_t take = 1; n < MAX; take = take * 3 + 1) {
+            for (size_t k = 0; k < take && n < MAX; k++) {
+                uint32_t i = cw__pool_get(&p, c);
+                cr_assert_neq(i, CW_NIL, "round %d: object %zu of %d", r, n, MAX);
+                cr_assert_lt(i, MAX);
+                cr_assert_not(seen[i], "round %d: %u handed out twice", r, i);
+                seen[i] = 1;
+                /* The caller writes the object whole. */
+                memset(cw__pool_at(&p, i), 0xa5, 16);
+                got[n++] = i;
+            }
+            if (n % 2) { /* give one back unused */
+                cw__pool_unget(&p, c, got[--n]);
+                seen[got[n]] = 0;
+            }
+            cw__pool_cache_release(&p, c);
+        }
+        cr_assert_eq(cw__pool_get(&p, c), CW_NIL, "the pool is at capacity");
+        cw__pool_cache_release(&p, c);
+        cr_assert_eq(atomic_load(&p.in_use), MAX);
+        /* Freed in runs of every length, in a shuffled order. */
+        for (size_t k = MAX - 1; k > 0; k--) {
+            size_t j = (k * 2654435761u) % (k + 1);
+            uint32_t t = got[k];
+            got[k] = got[j];
+            got[j] = t;
+        }
+        for (size_t k = 0, len = 1; k < MAX; k += len, len = len % 700 + 37)
+            cw__pool_free_many(&p, got + k, (uint32_t)(k + len > MAX ? MAX - k : len));
+        cr_assert_eq(atomic_load(&p.in_use), 0);
+    }
+    cw__pool_destroy(&p);
+    free(c);
+    free(got);
+    free(seen);
+    cr_assert_eq(atomic_load(&mem.in_use), 0);
+}

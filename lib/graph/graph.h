@@ -87,16 +87,17 @@ CW_INLINE void *cw__pool_at_if(const cw__pool *p, uint32_t i)
     return c ? c + (size_t)(i & ((1u << CW_POOL_CHUNK_SHIFT) - 1)) * p->elem : NULL;
 }
 
-/* A caller-local cache of free indexes, filled in bulk (a whole free
- * segment, or 32 fresh objects) so that the shared head and counter are
- * touched once per refill, not once per object. It refills only when empty,
- * so it never holds more than a segment. */
+/* A caller-local cache of free indexes: fresh ones 32 at a time, or a whole
+ * free segment (its chain, walked as objects are handed out), so that the
+ * shared head and counter are touched once per refill, not once per object.
+ * It refills only when empty, so it never holds more than a segment. */
 #define CW_POOL_SEG 256u
 /* How far ahead cw__pool_get() prefetches the objects it will hand out. */
 #define CW_POOL_PREFETCH 4
 typedef struct cw__pool_cache {
     uint32_t n;
-    int64_t taken; /* objects handed out, net, not yet counted in in_use */
+    uint32_t chain; /* next object of a popped segment, + 1; 0: none */
+    int64_t taken;  /* objects handed out, net, not yet counted in in_use */
     uint32_t idx[CW_POOL_SEG];
 } cw__pool_cache;
 
@@ -144,7 +145,8 @@ typedef struct cw__payload {
 enum { CW_NODE_REAL = 1u, CW_NODE_WRITING = 2u, CW_NODE_VER = 4u };
 
 /* Every pool object begins with two atomic words: its key while in use, the
- * free-list header while free (pool.c). All fields are 32-bit so that a node
+ * free-list header while free (pool.c, which also uses the third word of a
+ * free object, so pools need objects of 12 bytes or more). All fields are 32-bit so that a node
  * is 80 bytes with no padding. */
 typedef struct cw__node {
     /* What a hash-chain step reads, in the first 16 bytes: nodes are 16-byte

@@ -8,17 +8,24 @@
  * memory committed as touched); a chunk is then charged, not allocated.
  * Never-used objects come from an atomic bump counter. Freed objects (only
  * ever freed by the graph's reclaimer, after a grace period) are chained into
- * segments of up to SEG objects through their first two words, and segments
+ * segments of up to SEG objects through their first words, and segments
  * are pushed on a Treiber stack whose head is {first object, tag}; taking
- * objects pops a whole segment into the caller's cache.
+ * objects pops a whole segment into the caller's cache, which then hands out
+ * the segment's objects along its chain. A freed object is cold (freed a
+ * sweep ago), so the chain also carries a skip link to the object
+ * CW_POOL_PREFETCH further on: handing out one object prefetches that one,
+ * and no walk waits on a miss per object.
  *
  * Invariants. (1) An object on the free stack is reachable from exactly one
  * segment. (2) While an object is free, word 0 holds the next object of its
- * segment (CW_NIL at the end) and, in a segment's first object, word 1 holds
- * the first object of the next segment. (3) Every access to those two words,
- * free or in use, is atomic: a thread that read a stale head may still read
- * them after the object has been reused, and that must not be a data race
- * (objects therefore begin with two _Atomic uint32_t, see graph.h).
+ * segment (CW_NIL at the end), word 2 the object CW_POOL_PREFETCH further on
+ * (or CW_NIL) and, in a segment's first object, word 1 holds the first object
+ * of the next segment. (3) Every access to words 0 and 1, free or in use, is
+ * atomic: a thread that read a stale head may still read them after the
+ * object has been reused, and that must not be a data race (objects
+ * therefore begin with two _Atomic uint32_t, see graph.h). Word 2 is read
+ * only by the thread that popped the segment. (4) A cache's chain is a
+ * segment popped by its owner: no one else reaches it.
  *
  * Progress: lock-free. A pop or push retries only when another pop or push
  * succeeded; the tag makes a stale head (ABA) fail its CAS.
@@ -49,7 +56,7 @@ static _Atomic uint32_t *word(cw__pool *p, uint32_t i, int w)
 int cw__pool_init(cw__pool *p, cw__mem *mem, size_t elem, uint32_t max, bool zeroed)
 {
     memset(p, 0, sizeof *p);
-    if (elem < 8 || max == 0 || max >= CW_NIL)
+    if (elem < 12 || max == 0 || max >= CW_NIL)
         return CW_EINVAL;
     p->mem = mem;
     p->elem = elem;
@@ -115,8 +122,8 @@ static bool ensure_chunk(cw__pool *p, uint32_t c)
     return true;
 }
 
-/* Pops one segment into the (empty) cache. Returns false when the stack is
- * empty. */
+/* Pops one segment into the cache's (empty) chain. Returns false when the
+ * stack is empty. */
 static bool pop_segment(cw__pool *p, cw__pool_cache *c)
 {
     uint64_t h = atomic_load_explicit(&p->free_segs, memory_order_acquire);
@@ -132,16 +139,18 @@ static bool pop_segment(cw__pool *p, cw__pool_cache *c)
                 memory_order_acquire, memory_order_acquire))
             break;
     }
-    /* Segments hold at most CW_POOL_SEG objects (push_chain). */
-    for (uint32_t i = (uint32_t)h; i != CW_NIL;
-         i = atomic_load_explicit(word(p, i, 0), memory_order_relaxed))
-        c->idx[c->n++] = i;
+    uint32_t first = (uint32_t)h;
+    c->chain = first + 1u;
+    /* The first objects have no skip link pointing at them. */
+    uint32_t second = atomic_load_explicit(word(p, first, 0), memory_order_relaxed);
+    if (second != CW_NIL)
+        __builtin_prefetch(cw__pool_at(p, second), 1);
     return true;
 }
 
 uint32_t cw__pool_get(cw__pool *p, cw__pool_cache *c)
 {
-    if (CW_UNLIKELY(c->n == 0) && !pop_segment(p, c)) {
+    if (CW_UNLIKELY(c->n == 0) && c->chain == 0 && !pop_segment(p, c)) {
         /* Fresh objects, 32 at a time. */
         uint32_t b = atomic_fetch_add_explicit(&p->bump, 32, memory_order_relaxed);
         if (b >= p->max) {
@@ -159,8 +168,18 @@ uint32_t cw__pool_get(cw__pool *p, cw__pool_cache *c)
         }
     }
     c->taken++; /* published in cw__pool_cache_release() */
-    /* Objects from the free list are cold, and the caller writes them
-     * whole at once: fetch a later one for writing now. */
+    if (c->n == 0) {
+        /* From the popped segment (invariant 4: plain reads would do; the
+         * words are atomic for the stale readers of invariant 3). */
+        uint32_t i = c->chain - 1u;
+        c->chain = atomic_load_explicit(word(p, i, 0), memory_order_relaxed) + 1u;
+        uint32_t ahead = atomic_load_explicit(word(p, i, 2), memory_order_relaxed);
+        if (ahead != CW_NIL)
+            __builtin_prefetch(cw__pool_at(p, ahead), 1);
+        return i;
+    }
+    /* Fresh or returned objects: the caller writes them whole at once;
+     * fetch a later one for writing now. */
     if (c->n > CW_POOL_PREFETCH)
         __builtin_prefetch(cw__pool_at(p, c->idx[c->n - 1 - CW_POOL_PREFETCH]), 1);
     return c->idx[--c->n];
@@ -174,17 +193,28 @@ void cw__pool_unget(cw__pool *p, cw__pool_cache *c, uint32_t i)
     c->idx[c->n++] = i;
 }
 
-static void push_chain(cw__pool *p, const uint32_t *idx, uint32_t n)
+/* Pushes the segment that begins with first (its words 0 and 2 written). */
+static void push_segment(cw__pool *p, uint32_t first)
 {
-    for (uint32_t k = 0; k < n; k++)
-        atomic_store_explicit(word(p, idx[k], 0), k + 1 < n ? idx[k + 1] : CW_NIL,
-                              memory_order_relaxed);
     uint64_t h = atomic_load_explicit(&p->free_segs, memory_order_relaxed);
     do {
-        atomic_store_explicit(word(p, idx[0], 1), (uint32_t)h, memory_order_relaxed);
+        atomic_store_explicit(word(p, first, 1), (uint32_t)h, memory_order_relaxed);
+        /* Release: the segment's words before the segment is reachable. */
     } while (!atomic_compare_exchange_weak_explicit(
-        &p->free_segs, &h, head_pack(idx[0], (uint32_t)(h >> 32) + 1),
-        memory_order_release, memory_order_relaxed));
+        &p->free_segs, &h, head_pack(first, (uint32_t)(h >> 32) + 1), memory_order_release,
+        memory_order_relaxed));
+}
+
+static void push_chain(cw__pool *p, const uint32_t *idx, uint32_t n)
+{
+    for (uint32_t k = 0; k < n; k++) {
+        atomic_store_explicit(word(p, idx[k], 0), k + 1 < n ? idx[k + 1] : CW_NIL,
+                              memory_order_relaxed);
+        atomic_store_explicit(word(p, idx[k], 2),
+                              k + CW_POOL_PREFETCH < n ? idx[k + CW_POOL_PREFETCH] : CW_NIL,
+                              memory_order_relaxed);
+    }
+    push_segment(p, idx[0]);
 }
 
 static void push_all(cw__pool *p, const uint32_t *idx, uint32_t n)
@@ -204,6 +234,11 @@ void cw__pool_cache_release(cw__pool *p, cw__pool_cache *c)
     if (c->n)
         push_all(p, c->idx, c->n);
     c->n = 0;
+    /* The rest of a popped segment is still a segment (words 0 and 2 point
+     * forward along it). */
+    if (c->chain)
+        push_segment(p, c->chain - 1u);
+    c->chain = 0;
     /* One shared write per batch, not per object: relaxed, a statistic. */
     if (c->taken)
         atomic_fetch_add_explicit(&p->in_use, (uint64_t)c->taken, memory_order_relaxed);
