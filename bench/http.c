@@ -10,7 +10,8 @@
  * encoded as OTLP protobuf and, for the gzip variant, compressed with
  * libdeflate level 6 before any timing. One run of a variant:
  *   - decode-1core / decode-only: the same bodies decoded in this process
- *     (cw__gunzip first for gzip, then cw__decode_pb), by one thread and by
+ *     (cw__gunzip_into a reused buffer first for gzip, as the engine's
+ *     workers do, then cw__decode_pb), by one thread and by
  *     as many threads as the daemon's decode pool (UV_THREADPOOL_SIZE, which
  *     the daemon sets to the core count);
  *   - e2e-cold: a fresh `causeway serve` child (ephemeral ports, read back
@@ -451,6 +452,8 @@ typedef struct dthread {
     cw__mem mem;
     cw__interner *in;
     cw__batch batch;
+    uint8_t *zbuf; /* the inflate buffer, reused (cw_engine_ingest's too) */
+    size_t zcap;
     bool ready;
     uint64_t spans;
     int rc;
@@ -473,34 +476,31 @@ static void dthread_free(dthread *t)
     if (!t->ready)
         return;
     cw__batch_free(&t->batch);
+    cw__free(&t->mem, t->zbuf, t->zcap);
     cw__intern_free(t->in);
     t->ready = false;
 }
 
 /* What the receiver's pool thread does with a body before the graph: the
- * bounded inflate (allocating its output, as cw_engine_ingest does) and
- * the decode into a reused batch. */
+ * bounded inflate into the thread's reused buffer (as cw_engine_ingest
+ * does) and the decode into a reused batch. */
 static int decode_one(dthread *t, const hreq *q)
 {
     const uint8_t *p = q->pb;
     size_t n = q->pb_len;
-    uint8_t *out = NULL;
-    size_t out_cap = 0;
     if (t->gzip) {
         const char *reason;
-        int r = cw__gunzip(&t->mem, q->gz, q->gz_len, GUNZIP_LIMIT, &out, &n, &out_cap,
-                           &reason);
+        int r = cw__gunzip_into(&t->mem, q->gz, q->gz_len, GUNZIP_LIMIT, &t->zbuf, &t->zcap, &n,
+                                &reason);
         if (r)
             return r;
-        p = out;
+        p = t->zbuf;
     }
     cw__batch_reset(&t->batch);
     cw__decoder d;
     cw__decoder_init(&d, t->in, MAX_ATTR_LEN, &t->batch);
     int r = cw__decode_pb(&d, p, n);
     cw__decoder_done(&d);
-    if (out)
-        cw__free(&t->mem, out, out_cap);
     if (!r && t->batch.n != q->spans)
         r = -1;
     t->spans += t->batch.n;
@@ -1608,7 +1608,7 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
     f.st = cwb_stat_of(t, R);
     f.spans_per_s = f.st.median;
     snprintf(f.note, sizeof f.note, "%s, one thread (per core)",
-             var ? "cw__gunzip + cw__decode_pb" : "cw__decode_pb");
+             var ? "cw__gunzip_into + cw__decode_pb" : "cw__decode_pb");
     cwb_emit(c, &f);
 
     cwb_fig_init(&f, "http", vname[var][1], T, "spans/s");
