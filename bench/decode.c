@@ -159,12 +159,18 @@ static int op_jansson(dstate *s)
 }
 #endif
 
+/* The generated request inflated into the kept buffer s->zbuf. */
+static int inflate_kept(dstate *s, size_t *n)
+{
+    const char *reason;
+    return cw__gunzip_into(&s->mem, s->gz, s->gz_len, GUNZIP_LIMIT, &s->zbuf, &s->zcap, n,
+                           &reason);
+}
+
 static int op_gzip(dstate *s)
 {
     size_t n;
-    const char *reason;
-    int r = cw__gunzip_into(&s->mem, s->gz, s->gz_len, GUNZIP_LIMIT, &s->zbuf, &s->zcap, &n,
-                            &reason);
+    int r = inflate_kept(s, &n);
     if (r)
         return r;
     cwb_sink(s->zbuf[n / 2]);
@@ -196,12 +202,8 @@ static int op_zlib(dstate *s)
 static int op_gzip_hotpath(dstate *s)
 {
     size_t out_len;
-    const char *reason;
-    int r = cw__gunzip_into(&s->mem, s->gz, s->gz_len, GUNZIP_LIMIT, &s->zbuf, &s->zcap,
-                            &out_len, &reason);
-    if (r)
-        return r;
-    return decode_pb_into(s, s->zbuf, out_len);
+    int r = inflate_kept(s, &out_len);
+    return r ? r : decode_pb_into(s, s->zbuf, out_len);
 }
 
 /* Protobuf captures (.pb and .pb.gz) through the hot path, inflating the

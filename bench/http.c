@@ -1531,19 +1531,18 @@ static int e2e_run(const cwb_ctx *c, hwork *w, hwork *warm, int gz, unsigned nco
     if (load_pass(&L, warm, gz, false, 0, &wr))
         goto fail_load;
     double wcpu1 = proc_cpu_s(s.pid);
+    /* One query client for the settling and the checks (it reconnects if
+     * the daemon closed it while idle). */
     if (hcli_init(&h, s.api_port))
         goto fail_load;
+    cli = true;
     settle(c, &h);
-    hcli_free(&h);
     double cpu0 = proc_cpu_s(s.pid), ccpu0 = process_cpu_s();
     if (load_pass(&L, w, gz, false, 0, &pr))
         goto fail_load;
     double cpu1 = proc_cpu_s(s.pid), ccpu1 = process_cpu_s();
     double hwm = proc_status_kb(s.pid, "VmHWM");
     /* Check with the server what was sent, outside the measured window. */
-    if (hcli_init(&h, s.api_port))
-        goto fail_load;
-    cli = true;
     double acc = metric(&h, "causeway_spans_accepted_total");
     double dup = metric(&h, "causeway_span_duplicates_total");
     double sent = (double)(w->spans + warm->spans);
