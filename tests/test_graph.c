@@ -365,6 +365,41 @@ Test(graph_budget, at_most_96_bytes_per_live_span_through_the_allocator)
 
 /* --------------------------------------------------------------- pools */
 
+/* Objects freed together come back in index order (adjacent in memory),
+ * whatever order they were freed in, across several segments. */
+Test(graph_pool, freed_objects_come_back_in_index_order)
+{
+    enum { MAX = 5000, FREED = 1000 };
+    cw__mem mem;
+    cw__mem_init(&mem, NULL);
+    cw__pool p;
+    cr_assert_eq(cw__pool_init(&p, &mem, 16, MAX, false), 0);
+    cw__pool_cache *c = calloc(1, sizeof *c);
+    uint32_t *idx = malloc(MAX * sizeof *idx);
+    cr_assert(c && idx);
+    for (uint32_t k = 0; k < MAX; k++)
+        cr_assert_eq(cw__pool_get(&p, c), k, "fresh objects come in index order");
+    cw__pool_cache_release(&p, c);
+    /* Every fifth object, shuffled. */
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < FREED; k++)
+        idx[n++] = k * 5 + 3;
+    for (uint32_t k = n - 1; k > 0; k--) {
+        uint32_t j = (k * 2654435761u) % (k + 1), t = idx[k];
+        idx[k] = idx[j];
+        idx[j] = t;
+    }
+    cw__pool_free_many(&p, idx, n);
+    for (uint32_t k = 0; k < FREED; k++)
+        cr_assert_eq(cw__pool_get(&p, c), k * 5 + 3, "object %u of %d", k, FREED);
+    cr_assert_eq(cw__pool_get(&p, c), CW_NIL, "nothing else is free");
+    cw__pool_cache_release(&p, c);
+    cw__pool_destroy(&p);
+    free(c);
+    free(idx);
+    cr_assert_eq(atomic_load(&mem.in_use), 0);
+}
+
 /* Objects freed in segments come back through a cache's chain: every index
  * once, none lost when a cache gives back a partly used segment. */
 Test(graph_pool, recycled_segments_hand_out_each_object_once)

@@ -109,8 +109,9 @@ uint32_t cw__pool_get(cw__pool *p, cw__pool_cache *c);
 void cw__pool_unget(cw__pool *p, cw__pool_cache *c, uint32_t i);
 /* Returns the cache's remaining indexes to the pool. */
 void cw__pool_cache_release(cw__pool *p, cw__pool_cache *c);
-/* Frees n published objects after a grace period (reclaimer only). */
-void cw__pool_free_many(cw__pool *p, const uint32_t *idx, uint32_t n);
+/* Frees n published objects after a grace period (reclaimer only); they
+ * are handed out again in index order (idx is sorted in place). */
+void cw__pool_free_many(cw__pool *p, uint32_t *idx, uint32_t n);
 
 /* ------------------------------------------------------------ span nodes */
 

@@ -14,7 +14,8 @@
  * the segment's objects along its chain. A freed object is cold (freed a
  * sweep ago), so the chain also carries a skip link to the object
  * CW_POOL_PREFETCH further on: handing out one object prefetches that one,
- * and no walk waits on a miss per object.
+ * and no walk waits on a miss per object. A batch of frees is sorted by
+ * index first (a radix sort), so that objects come back in address order.
  *
  * Invariants. (1) An object on the free stack is reachable from exactly one
  * segment. (2) While an object is free, word 0 holds the next object of its
@@ -217,15 +218,65 @@ static void push_chain(cw__pool *p, const uint32_t *idx, uint32_t n)
     push_segment(p, idx[0]);
 }
 
+/* Pushes idx[0..n) as segments, the last first, so that the stack hands
+ * them out in the order of idx. */
 static void push_all(cw__pool *p, const uint32_t *idx, uint32_t n)
 {
-    for (uint32_t k = 0; k < n; k += CW_POOL_SEG)
+    if (!n)
+        return;
+    for (uint32_t k = (n - 1) / CW_POOL_SEG * CW_POOL_SEG;; k -= CW_POOL_SEG) {
         push_chain(p, idx + k, n - k < CW_POOL_SEG ? n - k : CW_POOL_SEG);
+        if (!k)
+            break;
+    }
 }
 
-void cw__pool_free_many(cw__pool *p, const uint32_t *idx, uint32_t n)
+/* Sorts indexes below max in place: LSD radix, RADIX_BITS a pass, as many
+ * passes as max needs (two up to 4 M objects). Returns false, leaving idx
+ * as it was, when there is no memory for the scratch copy. */
+#define RADIX_BITS 11
+#define RADIX_SORT_MIN 64 /* shorter lists: not worth a pass */
+
+static bool sort_indexes(cw__mem *mem, uint32_t *idx, uint32_t n, uint32_t max)
+{
+    uint32_t *tmp = cw__malloc(mem, (size_t)n * sizeof *tmp);
+    if (!tmp)
+        return false;
+    uint32_t *src = idx, *dst = tmp;
+    for (unsigned shift = 0; shift < 32 && (max - 1) >> shift; shift += RADIX_BITS) {
+        uint32_t count[1u << RADIX_BITS] = {0};
+        const uint32_t mask = (1u << RADIX_BITS) - 1;
+        for (uint32_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & mask]++;
+        uint32_t sum = 0;
+        for (uint32_t d = 0; d <= mask; d++) {
+            uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (uint32_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & mask]++] = src[i];
+        uint32_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != idx)
+        memcpy(idx, src, (size_t)n * sizeof *idx);
+    cw__free(mem, tmp, (size_t)n * sizeof *tmp);
+    return true;
+}
+
+void cw__pool_free_many(cw__pool *p, uint32_t *idx, uint32_t n)
 {
     atomic_fetch_sub_explicit(&p->in_use, n, memory_order_relaxed);
+    /* Freed objects come back in the order their traces completed, which
+     * is no order in memory: handed out that way, every new object is a
+     * cache miss of its own (and, 80-byte nodes spanning two lines, often
+     * two). In address order, consecutive objects share lines and the
+     * hardware prefetcher follows them, as with never-used objects. A sort
+     * that finds no memory frees them unsorted. */
+    if (n >= RADIX_SORT_MIN)
+        sort_indexes(p->mem, idx, n, p->max);
     push_all(p, idx, n);
 }
 
