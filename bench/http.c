@@ -105,14 +105,18 @@
 #define DECODE_RUN_S_FULL 0.3
 #define DECODE_RUN_S_QUICK 0.1
 
-/* Client connections when --connections is not given: two per decode
- * thread, so that each pool thread has a request queued behind the one it
- * decodes while the loop thread reads the next body; at least 8. Measured
- * on the README's machine (identity, --quick, shared with other work):
- * 4 connections 0.76 M spans/s, 8 1.0 M (p50 3.6 ms), 16 1.08 M (p50
- * 6.8 ms): past 8, latency grows and throughput hardly does. */
-#define CONN_MIN 8
-#define CONN_PER_THREAD 2
+/* Client connections when --connections is not given: eight per decode
+ * thread, at least 16. A request spends most of its round trip outside the
+ * pool threads (written by the client, read and parsed by the loop thread,
+ * answered), so with few connections both pool threads are at times
+ * without work while the machine idles: the measured window's idle share
+ * (/proc/stat, reported with server-cpu) on the README's machine, gzip,
+ * 1 M spans: 4 connections 15%, 8 9%, 16 3%, 32 1%; e2e-gzip 1.49 M,
+ * 1.85-1.94 M, 1.97-2.09 M, 1.82 M spans/s. A throughput figure is taken
+ * at saturation: 16, where the idle share stops mattering; p50 latency
+ * doubles from 8 (2.1 ms to 4.0 ms). */
+#define CONN_MIN 16
+#define CONN_PER_THREAD 8
 
 /* Bounds. A run that gets no response for STALL_S seconds fails (the
  * daemon's own read timeout is 30 s; nothing legitimate takes 10). */
@@ -727,6 +731,26 @@ static double proc_cpu_s(pid_t pid)
 }
 
 /* A field of /proc/PID/status in kB (VmHWM, VmRSS), or -1. */
+/* The machine's idle and total CPU time so far (/proc/stat, all CPUs, in
+ * clock ticks); false when unreadable. */
+static bool machine_cpu(double *idle, double *total)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                     &v[3], &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 5)
+        return false;
+    *idle = (double)(v[3] + v[4]); /* idle + iowait */
+    *total = 0;
+    for (int i = 0; i < 8; i++)
+        *total += (double)v[i];
+    return true;
+}
+
 static double proc_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];
@@ -1504,6 +1528,7 @@ typedef struct vres {
     double cpu[CWB_RUNS_MAX], ccpu[CWB_RUNS_MAX], flush[CWB_RUNS_MAX];
     double cold[CWB_RUNS_MAX], cold_cpu[CWB_RUNS_MAX];
     double cores[CWB_RUNS_MAX];
+    double idle[CWB_RUNS_MAX]; /* the machine's idle share, measured pass */
     double rss[CWB_RUNS_MAX], rss0[CWB_RUNS_MAX];
     size_t non200, partial, requests;
     uint64_t mismatch; /* runs whose /metrics disagreed with what was sent */
@@ -1537,10 +1562,13 @@ static int e2e_run(const cwb_ctx *c, hwork *w, hwork *warm, int gz, unsigned nco
         goto fail_load;
     cli = true;
     settle(c, &h);
+    double idle0 = 0, tot0 = 0, idle1 = 0, tot1 = 0;
+    bool mcpu = machine_cpu(&idle0, &tot0);
     double cpu0 = proc_cpu_s(s.pid), ccpu0 = process_cpu_s();
     if (load_pass(&L, w, gz, false, 0, &pr))
         goto fail_load;
     double cpu1 = proc_cpu_s(s.pid), ccpu1 = process_cpu_s();
+    mcpu = mcpu && machine_cpu(&idle1, &tot1) && tot1 > tot0;
     double hwm = proc_status_kb(s.pid, "VmHWM");
     /* Check with the server what was sent, outside the measured window. */
     double acc = metric(&h, "causeway_spans_accepted_total");
@@ -1566,6 +1594,7 @@ static int e2e_run(const cwb_ctx *c, hwork *w, hwork *warm, int gz, unsigned nco
     v->p99[run] = pr.p99_ns;
     v->cpu[run] = (cpu1 - cpu0) / spans * 1e6;
     v->cores[run] = (cpu1 - cpu0) / pr.wall_s;
+    v->idle[run] = mcpu ? (idle1 - idle0) / (tot1 - tot0) : -1;
     v->ccpu[run] = (ccpu1 - ccpu0) / spans * 1e6;
     v->cold[run] = (double)wr.spans_ok / wr.wall_s;
     v->cold_cpu[run] = (wcpu1 - wcpu0) / (double)wr.spans_ok * 1e6;
@@ -1661,8 +1690,11 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
     f.extra[1] = median_of(v->ccpu, R);
     f.extra_name[2] = "flush_cpu_s_per_mspans";
     f.extra[2] = median_of(v->flush, R);
-    snprintf(f.note, sizeof f.note, "%.2f cores busy; client %.2f; shutdown flush %.2f",
-             f.extra[0], f.extra[1], f.extra[2]);
+    f.extra_name[3] = "machine_idle";
+    f.extra[3] = median_of(v->idle, R);
+    snprintf(f.note, sizeof f.note,
+             "%.2f cores busy; client %.2f; shutdown flush %.2f; machine idle %.0f%%",
+             f.extra[0], f.extra[1], f.extra[2], f.extra[3] * 100);
     cwb_emit(c, &f);
 
     cwb_fig_init(&f, "http", vname[var][4], T, "MiB");
