@@ -1493,6 +1493,19 @@ static cwb_stat stat_of(const double *v, int n)
     return cwb_stat_of(t, k);
 }
 
+/* Starts figure f from its R runs (copied: the statistic sorts them); a
+ * spans/s figure also gets spans_per_s. */
+static void fig_of_runs(cwb_fig *f, const char *bench, const char *name, unsigned threads,
+                        const char *unit, const double *runs, int R)
+{
+    double t[CWB_RUNS_MAX];
+    cwb_fig_init(f, bench, name, threads, unit);
+    memcpy(t, runs, (size_t)R * sizeof *t);
+    f->st = cwb_stat_of(t, R);
+    if (!strcmp(unit, "spans/s"))
+        f->spans_per_s = f->st.median;
+}
+
 static double median_of(const double *v, int n)
 {
     return stat_of(v, n).median;
@@ -1628,29 +1641,19 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
                          uint64_t spans_live)
 {
     int R = c->runs;
-    double t[CWB_RUNS_MAX];
     cwb_fig f;
 
-    cwb_fig_init(&f, "http", vname[var][0], 1, "spans/s");
-    memcpy(t, v->dec1, sizeof t);
-    f.st = cwb_stat_of(t, R);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "http", vname[var][0], 1, "spans/s", v->dec1, R);
     snprintf(f.note, sizeof f.note, "%s, one thread (per core)",
              var ? "cw__gunzip_into + cw__decode_pb" : "cw__decode_pb");
     cwb_emit(c, &f);
 
-    cwb_fig_init(&f, "http", vname[var][1], T, "spans/s");
-    memcpy(t, v->decT, sizeof t);
-    f.st = cwb_stat_of(t, R);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "http", vname[var][1], T, "spans/s", v->decT, R);
     double ceiling = f.st.median;
     snprintf(f.note, sizeof f.note, "%u threads = the daemon's decode pool (baseline)", T);
     cwb_emit(c, &f);
 
-    cwb_fig_init(&f, "http", vname[var][2], T, "spans/s");
-    memcpy(t, v->e2e, sizeof t);
-    f.st = cwb_stat_of(t, R);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "http", vname[var][2], T, "spans/s", v->e2e, R);
     f.baseline = vname[var][1];
     f.ratio = f.st.median / ceiling;
     f.p50_ns = median_of(v->p50, R);
@@ -1669,10 +1672,7 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
     cwb_emit(c, &f);
     double e2e = f.st.median, ratio = f.ratio;
 
-    cwb_fig_init(&f, "http", vname[var][5], T, "spans/s");
-    memcpy(t, v->cold, sizeof t);
-    f.st = cwb_stat_of(t, R);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "http", vname[var][5], T, "spans/s", v->cold, R);
     f.baseline = vname[var][1];
     f.ratio = f.st.median / ceiling;
     f.extra_name[0] = "server_cpu_s_per_mspans";
@@ -1681,9 +1681,7 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
              f.extra[0]);
     cwb_emit(c, &f);
 
-    cwb_fig_init(&f, "http", vname[var][3], T, "cpu-s/Mspans");
-    memcpy(t, v->cpu, sizeof t);
-    f.st = cwb_stat_of(t, R);
+    fig_of_runs(&f, "http", vname[var][3], T, "cpu-s/Mspans", v->cpu, R);
     f.extra_name[0] = "server_cores";
     f.extra[0] = median_of(v->cores, R);
     f.extra_name[1] = "client_cpu_s_per_mspans";
@@ -1697,9 +1695,7 @@ static void emit_variant(const cwb_ctx *c, const vres *v, int var, unsigned T, u
              f.extra[0], f.extra[1], f.extra[2], f.extra[3] * 100);
     cwb_emit(c, &f);
 
-    cwb_fig_init(&f, "http", vname[var][4], T, "MiB");
-    memcpy(t, v->rss, sizeof t);
-    f.st = cwb_stat_of(t, R);
+    fig_of_runs(&f, "http", vname[var][4], T, "MiB", v->rss, R);
     f.extra_name[0] = "spans_live";
     f.extra[0] = (double)spans_live;
     f.extra_name[1] = "rss_at_start_mib";
@@ -2143,18 +2139,11 @@ int cwb_query(const cwb_ctx *c)
     emit_query(c, &z->idle, &z->busy, Q_TRACE, "trace-summary", "idle-trace-summary");
     emit_query(c, &z->idle, &z->busy, Q_TOP, "top-n", "idle-top-n");
     cwb_fig f;
-    double t[CWB_RUNS_MAX];
-    cwb_fig_init(&f, "query", "ingest-alone", T, "spans/s");
-    memcpy(t, z->alone, sizeof t);
-    f.st = cwb_stat_of(t, c->runs);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "query", "ingest-alone", T, "spans/s", z->alone, c->runs);
     double base = f.st.median;
     snprintf(f.note, sizeof f.note, "protobuf load, no queries (baseline)");
     cwb_emit(c, &f);
-    cwb_fig_init(&f, "query", "ingest-with-queries", T, "spans/s");
-    memcpy(t, z->with_q, sizeof t);
-    f.st = cwb_stat_of(t, c->runs);
-    f.spans_per_s = f.st.median;
+    fig_of_runs(&f, "query", "ingest-with-queries", T, "spans/s", z->with_q, c->runs);
     f.baseline = "ingest-alone";
     f.ratio = f.st.median / base;
     snprintf(f.note, sizeof f.note, "the same load while the queries above run");

@@ -147,8 +147,8 @@ enum { CW_NODE_REAL = 1u, CW_NODE_WRITING = 2u, CW_NODE_VER = 4u };
 
 /* Every pool object begins with two atomic words: its key while in use, the
  * free-list header while free (pool.c, which also uses the third word of a
- * free object, so pools need objects of 12 bytes or more). All fields are 32-bit so that a node
- * is 80 bytes with no padding. */
+ * free object, so pools need objects of 12 bytes or more). All fields are
+ * 32-bit so that a node is 80 bytes with no padding. */
 typedef struct cw__node {
     /* What a hash-chain step reads, in the first 16 bytes: nodes are 16-byte
      * aligned, so a step touches one cache line. */
