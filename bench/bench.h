@@ -98,6 +98,17 @@ void cwb_info(const cwb_ctx *c, const char *fmt, ...)
 #endif
     ;
 
+/* n bytes aligned to 2 MiB and advised for transparent huge pages, as the
+ * engine's regions are (cw__region_reserve); freed with free(). For the
+ * baselines' big arrays: with plain malloc they get huge pages only when the
+ * kernel's THP mode is "always": on this project's VM in "madvise" mode
+ * the mutex table ran at 1.5-2.0 M spans/s (1 M-span workload, one thread)
+ * on 4 KiB pages and 2.8-3.1 M on huge pages, which turned a 1.65x lead of
+ * the graph at two threads into 3.05x: a ratio of page sizes, not of
+ * structures (bench/README.md). */
+#define CWB_HUGE_PAGE ((size_t)2 << 20)
+void *cwb_huge_alloc(size_t n);
+
 /* Keeps the compiler from dropping a computation whose result is unused. */
 void cwb_sink(uint64_t v);
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -84,6 +85,18 @@ void cwb_fig_init(cwb_fig *f, const char *bench, const char *name, unsigned thre
 }
 
 static volatile uint64_t sink;
+
+void *cwb_huge_alloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, CWB_HUGE_PAGE, n ? n : 1))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    /* Advice only: on 4 KiB pages everything still works, slower. */
+    (void)madvise(p, n, MADV_HUGEPAGE);
+#endif
+    return p;
+}
 
 void cwb_sink(uint64_t v)
 {

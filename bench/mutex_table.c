@@ -107,17 +107,20 @@ int cwb_mt_new(cwb_mtable **out, size_t cap)
     /* Two spans per bucket for nodes, sixteen for traces: the graph's
      * sizing (graph.c), so that chains are as long in both. */
     size_t nbk = pow2_at_least(cap / 2), tbk = pow2_at_least(cap / 16);
-    t->nb = malloc(nbk * sizeof *t->nb);
-    t->tb = malloc(tbk * sizeof *t->tb);
+    t->nb = cwb_huge_alloc(nbk * sizeof *t->nb);
+    t->tb = cwb_huge_alloc(tbk * sizeof *t->tb);
     /* Placeholders and link targets can outnumber the spans a little. */
     t->cap = cap + cap / 8 + 1024;
-    t->nodes = malloc(t->cap * sizeof *t->nodes);
-    t->traces = malloc(t->cap * sizeof *t->traces);
-    t->links = malloc(t->cap * sizeof *t->links);
+    t->nodes = cwb_huge_alloc(t->cap * sizeof *t->nodes);
+    t->traces = cwb_huge_alloc(t->cap * sizeof *t->traces);
+    t->links = cwb_huge_alloc(t->cap * sizeof *t->links);
     if (!t->nb || !t->tb || !t->nodes || !t->traces || !t->links) {
         cwb_mt_free(t);
         return CW_ENOMEM;
     }
+    /* The arenas are on transparent huge pages, as the graph's pools and
+     * indexes: the comparison is between two structures, not two page
+     * sizes (see cwb_huge_alloc). */
     memset(t->nb, 0xff, nbk * sizeof *t->nb);
     memset(t->tb, 0xff, tbk * sizeof *t->tb);
     /* Touch the arenas now, outside the timed region: the table is
