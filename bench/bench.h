@@ -160,6 +160,34 @@ size_t cwb_mt_count(const cwb_mtable *t);
 /* Bytes of records and buckets. */
 size_t cwb_mt_bytes(const cwb_mtable *t);
 
+/* ----------------------------------------------------------- oa_index.c */
+
+/* The index baseline issue 3 quotes: 24-byte keys into an open-addressing
+ * table with CAS on 64-bit slots. */
+typedef struct cwb_cas cwb_cas;
+int cwb_cas_new(cwb_cas **out, size_t nkeys);
+void cwb_cas_free(cwb_cas *t);
+/* Empties the table (untimed) for the next run. */
+void cwb_cas_reset(cwb_cas *t);
+/* Inserts keys from the shared counter until none is left; any number of
+ * threads at once. Returns the keys this caller inserted. */
+size_t cwb_cas_work(cwb_cas *t);
+
+/* The graph's insert work on open-addressing indexes, without deletion:
+ * a prototype to measure a redesign of the span index by (see the file's
+ * top comment for what it leaves out). Sized for spans and traces. */
+typedef struct cwb_oa cwb_oa;
+int cwb_oa_new(cwb_oa **out, size_t spans, size_t traces);
+void cwb_oa_free(cwb_oa *t);
+/* Inserts a batch; any number of threads at once. Returns the spans
+ * placed (fewer only when sized too small). */
+size_t cwb_oa_insert(cwb_oa *t, const cw__batch *b, uint64_t now);
+/* Walks one trace's nodes and their children; concurrent with inserts.
+ * Returns the nodes visited. */
+unsigned cwb_oa_walk(cwb_oa *t, cw__tid trace);
+size_t cwb_oa_index_bytes(const cwb_oa *t);
+size_t cwb_oa_nodes(const cwb_oa *t);
+
 /* A xorshift64 step: the load generators' cheap random numbers (*s != 0). */
 static inline uint64_t cwb_xorshift(uint64_t *s)
 {

@@ -15,8 +15,13 @@
  * sections and walks each trace's nodes and their children (the table's
  * reader does the same walk under the mutex).
  * spans/s = spans inserted / wall time from releasing the writers to the
- * last writer's end. Rounds interleave every thread count and both
- * structures, so each ratio compares runs made side by side.
+ * last writer's end. Rounds interleave every thread count and every
+ * structure, so each ratio compares runs made side by side.
+ *
+ * Two reference points run in the same rounds (oa_index.c): the graph's
+ * insert work on open-addressing indexes without deletion (oa-prototype,
+ * the same workload, writers and reader), and the CAS table over 10 M
+ * 24-byte keys that issue 3 quotes as its index baseline (cas-table).
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -46,6 +51,10 @@
 /* The engine's defaults (include/causeway.h, cw_engine_options). */
 #define MAX_ATTR_LEN 1024
 #define INTERN_LIMIT (1u << 18)
+/* The issue's CAS-table baseline: 10 M 24-byte keys (issue 3); 2 M with
+ * --quick, which keeps the quick suite under its 2 minutes. */
+#define CAS_KEYS_FULL 10000000
+#define CAS_KEYS_QUICK 2000000
 /* Trace ids the reader picks from (random spans of the workload). */
 #define NPROBE 65536
 /* A paced reader walks this many traces, then sleeps this long: a query
@@ -60,13 +69,15 @@ typedef struct gwork {
     cw__batch *b;
     size_t nb;
     size_t nspans;
+    uint64_t ntraces;
     cw__tid *probe_tid;
 } gwork;
 
 typedef struct grun {
     const gwork *w;
-    cw__graph *g;     /* one of g and mt */
+    cw__graph *g;     /* one of g, mt and oa */
     cwb_mtable *mt;
+    cwb_oa *oa;
     bool paced;
     _Atomic size_t next;    /* next batch to take */
     _Atomic unsigned ready; /* writers waiting for go */
@@ -95,8 +106,12 @@ static void *writer(void *arg)
             cw__graph_insert(r->g, &w->b[i], cwb_now_ns(), &res);
             acc += res.accepted;
             ref += res.rejected_budget + res.rejected_nomem;
-        } else {
+        } else if (r->mt) {
             size_t got = cwb_mt_insert(r->mt, &w->b[i], cwb_now_ns());
+            acc += got;
+            ref += w->b[i].n - got;
+        } else {
+            size_t got = cwb_oa_insert(r->oa, &w->b[i], cwb_now_ns());
             acc += got;
             ref += w->b[i].n - got;
         }
@@ -142,8 +157,10 @@ static void *reader(void *arg)
             size_t i = (size_t)(cwb_xorshift(&rng) % NPROBE);
             if (r->g)
                 r->nodes_seen += walk_trace(r->g, w->probe_tid[i], &acc);
-            else
+            else if (r->mt)
                 r->nodes_seen += cwb_mt_walk(r->mt, w->probe_tid[i]);
+            else
+                r->nodes_seen += cwb_oa_walk(r->oa, w->probe_tid[i]);
             r->walks++;
         }
         if (r->paced) {
@@ -239,6 +256,7 @@ static int prepare(gwork *w, const cwb_ctx *c)
     }
     cwg_buf_free(&buf);
     uint64_t traces = wl.traces;
+    w->ntraces = traces;
     cwg_free(&wl);
     if (rc)
         return rc;
@@ -317,6 +335,63 @@ static int mutex_run(const gwork *w, unsigned T, bool paced, run_result *out)
     return rc;
 }
 
+/* The open-addressing prototype (oa_index.c) on the same workload. */
+static int oa_run(const gwork *w, unsigned T, bool paced, run_result *out, double *index_bps)
+{
+    grun r;
+    memset(&r, 0, sizeof r);
+    r.w = w;
+    r.paced = paced;
+    if (cwb_oa_new(&r.oa, w->nspans, w->ntraces))
+        return -1;
+    int rc = run_inserts(&r, T, out);
+    size_t nodes = cwb_oa_nodes(r.oa);
+    *index_bps = nodes ? (double)cwb_oa_index_bytes(r.oa) / (double)nodes : 0;
+    cwb_oa_free(r.oa);
+    return rc;
+}
+
+typedef struct cas_arg {
+    cwb_cas *t;
+    _Atomic unsigned *ready;
+    _Atomic int *go;
+} cas_arg;
+
+static void *cas_writer(void *arg)
+{
+    cas_arg *a = arg;
+    atomic_fetch_add_explicit(a->ready, 1, memory_order_release);
+    while (!atomic_load_explicit(a->go, memory_order_acquire))
+        sched_yield();
+    cwb_cas_work(a->t);
+    return NULL;
+}
+
+/* One run of the issue's CAS table at T threads: keys/s. */
+static int cas_run(cwb_cas *t, size_t nkeys, unsigned T, double *keys_per_s)
+{
+    pthread_t th[CWB_MAX_THREADS];
+    _Atomic unsigned ready = 0;
+    _Atomic int go = 0;
+    cas_arg a = {t, &ready, &go};
+    cwb_cas_reset(t);
+    unsigned started = 0;
+    for (; started < T; started++)
+        if (pthread_create(&th[started], NULL, cas_writer, &a))
+            break;
+    while (atomic_load_explicit(&ready, memory_order_acquire) < started)
+        sched_yield();
+    double t0 = cwb_now();
+    atomic_store_explicit(&go, 1, memory_order_release);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    double t1 = cwb_now();
+    if (started < T)
+        return -1;
+    *keys_per_s = (double)nkeys / (t1 - t0);
+    return 0;
+}
+
 typedef struct mem_result {
     double bytes_per_span;     /* cw__mem in_use / spans_live */
     double accounted_per_span; /* (bytes_live + bytes_index) / spans_live */
@@ -389,28 +464,46 @@ int cwb_graph(const cwb_ctx *c)
     double rec[CWB_MAX_THREADS + 1][CWB_RUNS_MAX];
     double ins_walks[CWB_MAX_THREADS + 1][CWB_RUNS_MAX],
         mtx_walks[CWB_MAX_THREADS + 1][CWB_RUNS_MAX];
+    double oa[CWB_MAX_THREADS + 1][CWB_RUNS_MAX], cas[CWB_MAX_THREADS + 1][CWB_RUNS_MAX];
+    double oa_index_bps = 0;
     double mem_b[CWB_RUNS_MAX], mem_acc[CWB_RUNS_MAX];
-    uint64_t refused_ins = 0, refused_mtx = 0, refused_mem = 0, live_mem = 0;
-    /* One untimed round first: the first graph and table of the process
-     * pay for the allocator's first growth; later runs start from a warm
+    /* The issue's index baseline: 10 M keys (2 M quick). */
+    size_t cas_keys = c->quick ? CAS_KEYS_QUICK : CAS_KEYS_FULL;
+    cwb_cas *ct;
+    if (cwb_cas_new(&ct, cas_keys)) {
+        fprintf(stderr, "graph: no memory for the CAS table\n");
+        release(&w);
+        return -1;
+    }
+    uint64_t refused_ins = 0, refused_mtx = 0, refused_mem = 0, live_mem = 0, refused_oa = 0;
+    /* One untimed round first: the first graph, table and prototype of the
+     * process pay for the allocator's first growth; later runs start from a warm
      * allocator, as a long-running receiver does. */
     {
-        run_result gr, mr;
-        if (graph_run(&w, 1, paced, false, &gr) || mutex_run(&w, 1, paced, &mr)) {
+        run_result gr, mr, orr;
+        double bps;
+        if (graph_run(&w, 1, paced, false, &gr) || mutex_run(&w, 1, paced, &mr) ||
+            oa_run(&w, 1, paced, &orr, &bps)) {
             fprintf(stderr, "graph: warm-up run failed\n");
+            cwb_cas_free(ct);
             release(&w);
             return -1;
         }
     }
     for (int run = 0; run < c->runs; run++) {
         for (unsigned T = 1; T <= N; T = next_count(T, N)) {
-            run_result gr, mr, rr;
+            run_result gr, mr, rr, orr;
             if (graph_run(&w, T, paced, false, &gr) || mutex_run(&w, T, paced, &mr) ||
-                graph_run(&w, T, paced, true, &rr)) {
+                graph_run(&w, T, paced, true, &rr) ||
+                oa_run(&w, T, paced, &orr, &oa_index_bps) ||
+                cas_run(ct, cas_keys, T, &cas[T][run])) {
                 fprintf(stderr, "graph: run failed\n");
+                cwb_cas_free(ct);
                 release(&w);
                 return -1;
             }
+            oa[T][run] = orr.spans_per_s;
+            refused_oa += orr.refused;
             ins[T][run] = gr.spans_per_s;
             ins_walks[T][run] = gr.walks_per_s;
             mtx[T][run] = mr.spans_per_s;
@@ -422,6 +515,7 @@ int cwb_graph(const cwb_ctx *c)
         mem_result m;
         if (memory_run(&w, &m)) {
             fprintf(stderr, "graph: memory run failed\n");
+            cwb_cas_free(ct);
             release(&w);
             return -1;
         }
@@ -430,9 +524,13 @@ int cwb_graph(const cwb_ctx *c)
         refused_mem = m.refused;
         live_mem = m.spans_live;
     }
-    if (refused_ins || refused_mtx)
-        cwb_info(c, "graph: WARNING: %llu graph / %llu table inserts refused over all runs",
-                 (unsigned long long)refused_ins, (unsigned long long)refused_mtx);
+    cwb_cas_free(ct);
+    if (refused_ins || refused_mtx || refused_oa)
+        cwb_info(c,
+                 "graph: WARNING: %llu graph / %llu table / %llu prototype inserts refused "
+                 "over all runs",
+                 (unsigned long long)refused_ins, (unsigned long long)refused_mtx,
+                 (unsigned long long)refused_oa);
 
     /* Per-round scaling ratios, before the sorts below reorder the runs. */
     double scale[CWB_MAX_THREADS + 1][CWB_RUNS_MAX];
@@ -474,6 +572,24 @@ int cwb_graph(const cwb_ctx *c)
         f.extra_name[0] = "reader_walks_per_s";
         f.extra[0] = mw.median;
         snprintf(f.note, sizeof f.note, "reader: %.0f trace walks/s", mw.median);
+        cwb_emit(c, &f);
+
+        cwb_fig_init(&f, "graph", "oa-prototype", T, "spans/s");
+        f.st = cwb_stat_of(oa[T], c->runs);
+        f.spans_per_s = f.st.median;
+        f.baseline = "insert";
+        f.ratio = f.st.median / gst[T].median;
+        f.extra_name[0] = "index_bytes_per_node";
+        f.extra[0] = oa_index_bps;
+        snprintf(f.note, sizeof f.note,
+                 "open addressing, no deletion (oa_index.c); index %.1f B/node", oa_index_bps);
+        cwb_emit(c, &f);
+
+        cwb_fig_init(&f, "graph", "cas-table", T, "keys/s");
+        f.st = cwb_stat_of(cas[T], c->runs);
+        f.extra_name[0] = "keys";
+        f.extra[0] = (double)cas_keys;
+        snprintf(f.note, sizeof f.note, "issue 3's index baseline: %zu 24-byte keys", cas_keys);
         cwb_emit(c, &f);
     }
     for (unsigned T = 2; T <= N; T = T == 2 && N > 2 ? N : N + 1) {
