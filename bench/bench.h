@@ -186,6 +186,7 @@ size_t cwb_oa_insert(cwb_oa *t, const cw__batch *b, uint64_t now);
  * Returns the nodes visited. */
 unsigned cwb_oa_walk(cwb_oa *t, cw__tid trace);
 size_t cwb_oa_index_bytes(const cwb_oa *t);
+/* FINAL entries in the node index: the spans and placeholders held. */
 size_t cwb_oa_nodes(const cwb_oa *t);
 
 /* A xorshift64 step: the load generators' cheap random numbers (*s != 0). */

@@ -11,9 +11,8 @@
  * insert_one) on open-addressing indexes instead of hash chains, with the
  * same two-stage prefetch as the graph: what a redesign of the span index
  * could reach on the same workload. It is NOT a span graph and must not be
- * read as one: nothing is ever deleted (concurrent deletion from an
- * open-addressing index is the open problem, see bench/README.md), there
- * is no budget, no links, no duplicate rewrite (a second copy of a span
+ * read as one: nothing is ever deleted (the reclaimer's side of the
+ * deletion protocol of docs/graph-index.md is not here), there is no budget, no links, no duplicate rewrite (a second copy of a span
  * only fills a placeholder), no extension objects. What it does per span,
  * as the graph does: find or create the trace (an atomic registration on
  * it, as the graph's), find or create the parent (a placeholder when
@@ -28,10 +27,14 @@
  * key's hash next to the node index, so a miss is answered by the slot's
  * line alone and a hit goes straight to its node, both prefetchable.
  *
- * Slots: 0 empty, else a tag and index + 1 (oa_slot). Inserts claim an empty
- * slot with a CAS; a loser rereads the slot and goes on probing, so at
- * most one slot per key is ever filled (no deletion: empty slots never
- * reappear behind a key).
+ * Node slots follow the insert side of that protocol, so that the figure
+ * includes its cost: a new key is claimed with a TENTATIVE entry in the
+ * first tombstone or empty slot of its probe run, then resolved (pass 1
+ * over the run, losers killed, pass 2 up to the winner, CAS to FINAL;
+ * oa_resolve). Without a reclaimer no slot ever turns empty, so pass 2
+ * never finds a broken path here. Trace slots are claimed directly (the
+ * graph keeps its chained trace table in this plan). graph.c checks after
+ * every run that the prototype holds as many nodes as the graph.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -236,7 +239,7 @@ int cwb_oa_new(cwb_oa **out, size_t spans, size_t traces)
     t->ibits = 1;
     while (((size_t)1 << t->ibits) <= most + 1)
         t->ibits++;
-    if (t->ibits > 28) { /* keep a tag of 4 bits or more */
+    if (t->ibits > 27) { /* keep a tag of 4 bits or more */
         free(t);
         return CW_EINVAL;
     }
@@ -268,11 +271,6 @@ size_t cwb_oa_index_bytes(const cwb_oa *t)
     return (t->nmask + 1 + t->tmask + 1) * sizeof(uint32_t);
 }
 
-size_t cwb_oa_nodes(const cwb_oa *t)
-{
-    return atomic_load_explicit(&((cwb_oa *)t)->nbump, memory_order_relaxed);
-}
-
 static uint64_t oa_tid_hash(cw__tid id)
 {
     return cw__mix64(id.hi ^ cw__mix64(id.lo));
@@ -284,14 +282,20 @@ static uint64_t oa_node_hash(uint64_t th, uint64_t sid)
 }
 
 /* A slot is 32 bits: 0 empty, else tag << ibits | (index + 1), where ibits
- * holds the larger capacity + 1 and the tag is the top 32 - ibits bits of
- * the hash's high half (11 bits at a million spans): a 4-byte slot, so that
+ * holds the larger capacity + 1 and the tag is the top 31 - ibits bits of
+ * the hash's high half (10 bits at a million spans), and in the node index
+ * bit 31 marks a tentative entry: a 4-byte slot, so that
  * the index fits the graph's 96 bytes a span (a node without its chain link
  * is 76). A tag that matches by chance (1 in 2^11 per occupied slot
  * probed) costs one node read; the key decides. */
+/* Bit 31 of a node slot: the entry is TENTATIVE (docs/graph-index.md). A
+ * tombstone is the bit alone (no index: not an entry). */
+#define OA_TENT 0x80000000u
+#define OA_TOMB OA_TENT
+
 static uint32_t oa_tag(const cwb_oa *t, uint64_t h)
 {
-    return (uint32_t)(h >> 32) >> t->ibits;
+    return (uint32_t)(h >> 32) >> (t->ibits + 1);
 }
 
 static uint32_t oa_slot(const cwb_oa *t, uint32_t tag, uint32_t i)
@@ -299,9 +303,14 @@ static uint32_t oa_slot(const cwb_oa *t, uint32_t tag, uint32_t i)
     return tag << t->ibits | (i + 1);
 }
 
+static bool oa_is_entry(const cwb_oa *t, uint32_t v)
+{
+    return (v & ((1u << t->ibits) - 1)) != 0;
+}
+
 static bool oa_tag_is(const cwb_oa *t, uint32_t v, uint32_t tag)
 {
-    return v >> t->ibits == tag;
+    return oa_is_entry(t, v) && (v & ~OA_TENT) >> t->ibits == tag;
 }
 
 static uint32_t oa_index_of(const cwb_oa *t, uint32_t v)
@@ -370,8 +379,90 @@ static uint32_t oa_trace_get(oa_ins *s, cw__tid id, uint64_t th)
     }
 }
 
+/* The node that slot value v names when it is an entry of key (trace,
+ * sid), else OA_NIL. */
+static uint32_t oa_match(const cwb_oa *t, uint32_t v, uint32_t tag, uint32_t trace,
+                         uint64_t sid)
+{
+    if (!oa_tag_is(t, v, tag))
+        return OA_NIL;
+    uint32_t i = oa_index_of(t, v);
+    const oa_node *n = &t->nodes[i];
+    return n->sid == sid && n->trace == trace ? i : OA_NIL;
+}
+
+/* Entries of one key a resolve keeps track of: a key has at most one
+ * entry per thread inserting it at the same instant, plus its final one. */
+#define OA_RESOLVE_MAX 16
+
+/* The insert-side steps of the deletion protocol (docs/graph-index.md:
+ * pass 1, kills, pass 2, finalize), which the prototype pays so that its
+ * figure is the protocol's, not a table that never deletes: returns the
+ * key's FINAL node, or OA_NIL when the key has no entry. Loads and CASes
+ * are seq_cst there (the Dekker pairs with the reclaimer); on x86 that
+ * costs nothing over acquire/acq_rel. There is no reclaimer here, so no
+ * PENDING slots to veto. */
+static uint32_t oa_resolve(cwb_oa *t, uint64_t h, uint32_t tag, uint32_t trace, uint64_t sid)
+{
+    for (;;) {
+        uint64_t pos[OA_RESOLVE_MAX];
+        uint32_t val[OA_RESOLVE_MAX];
+        int n = 0, fin = -1;
+        for (uint64_t p = h & t->nmask;; p = (p + 1) & t->nmask) {
+            uint32_t v = atomic_load_explicit(&t->ns[p], memory_order_seq_cst);
+            if (!v)
+                break;
+            if (n < OA_RESOLVE_MAX && oa_match(t, v, tag, trace, sid) != OA_NIL) {
+                if (!(v & OA_TENT))
+                    fin = n;
+                pos[n] = p;
+                val[n++] = v;
+            }
+        }
+        if (fin >= 0) {
+            for (int i = 0; i < n; i++)
+                if (val[i] & OA_TENT)
+                    atomic_compare_exchange_strong_explicit(&t->ns[pos[i]], &val[i], OA_TOMB,
+                                                            memory_order_seq_cst,
+                                                            memory_order_seq_cst);
+            return oa_index_of(t, val[fin]);
+        }
+        if (!n)
+            return OA_NIL;
+        bool again = false;
+        for (int i = 1; i < n; i++)
+            if (!atomic_compare_exchange_strong_explicit(&t->ns[pos[i]], &val[i], OA_TOMB,
+                                                         memory_order_seq_cst,
+                                                         memory_order_seq_cst))
+                again = true; /* it became FINAL or went */
+        if (again)
+            continue;
+        for (uint64_t p = h & t->nmask; p != pos[0]; p = (p + 1) & t->nmask) {
+            uint32_t v = atomic_load_explicit(&t->ns[p], memory_order_seq_cst);
+            if (!v) { /* the winner's path is broken: withdraw it */
+                atomic_compare_exchange_strong_explicit(&t->ns[pos[0]], &val[0], OA_TOMB,
+                                                        memory_order_seq_cst,
+                                                        memory_order_seq_cst);
+                again = true;
+                break;
+            }
+            if (oa_match(t, v, tag, trace, sid) != OA_NIL) {
+                again = true; /* a newer entry before the winner */
+                break;
+            }
+        }
+        if (again)
+            continue;
+        uint32_t f = val[0] & ~OA_TENT;
+        if (atomic_compare_exchange_strong_explicit(&t->ns[pos[0]], &val[0], f,
+                                                    memory_order_seq_cst, memory_order_seq_cst))
+            return oa_index_of(t, f);
+    }
+}
+
 /* Finds node (trace, sid) or creates it (real with pw, else a
- * placeholder); *created tells which. */
+ * placeholder); *created tells which. A created node is claimed with a
+ * tentative entry and resolved (the protocol's insert side). */
 static uint32_t oa_node_get(oa_ins *s, uint32_t trace, uint64_t th, uint64_t sid,
                             const uint32_t *pw, bool *created)
 {
@@ -380,40 +471,71 @@ static uint32_t oa_node_get(oa_ins *s, uint32_t trace, uint64_t th, uint64_t sid
     uint32_t tag = oa_tag(t, h);
     uint32_t mine = OA_NIL;
     *created = false;
-    for (uint64_t p = h & t->nmask;; p = (p + 1) & t->nmask) {
-        /* Acquire pairs with the release CAS below: the node's key. */
-        uint32_t v = atomic_load_explicit(&t->ns[p], memory_order_acquire);
-        if (!v) {
-            if (mine == OA_NIL) {
-                mine = oa_take(&t->nbump, (uint32_t)t->ncap, s->nc);
-                if (mine == OA_NIL) {
-                    s->oom = 1;
-                    return OA_NIL;
+    for (;;) {
+        uint64_t fp = UINT64_MAX;
+        uint32_t fv = 0;
+        uint32_t tent = OA_NIL;
+        for (uint64_t p = h & t->nmask;; p = (p + 1) & t->nmask) {
+            /* Acquire pairs with the release side of the CAS that placed
+             * an entry: its node's key. */
+            uint32_t v = atomic_load_explicit(&t->ns[p], memory_order_acquire);
+            if (!v || v == OA_TOMB) {
+                if (fp == UINT64_MAX) {
+                    fp = p;
+                    fv = v;
                 }
-                oa_node *n = &t->nodes[mine];
-                n->sid = sid;
-                n->trace = trace;
-                n->next_sibling = OA_NIL;
-                n->ext = OA_NIL;
-                atomic_store_explicit(&n->first_child, OA_NIL, memory_order_relaxed);
-                if (pw)
-                    for (int i = 0; i < 11; i++)
-                        atomic_store_explicit(&n->pw[i], pw[i], memory_order_relaxed);
-                atomic_store_explicit(&n->state, pw ? 4u | 1u : 4u, memory_order_relaxed);
+                if (!v)
+                    break;
+                continue;
             }
-            if (atomic_compare_exchange_strong_explicit(&t->ns[p], &v, oa_slot(t, tag, mine),
-                                                        memory_order_release,
-                                                        memory_order_acquire)) {
-                oa_push(&t->traces[trace].nodes, mine, &t->nodes[mine].next_in_trace);
-                *created = true;
-                return mine;
+            uint32_t m = oa_match(t, v, tag, trace, sid);
+            if (m != OA_NIL) {
+                if (!(v & OA_TENT))
+                    return m;
+                tent = m;
+                break;
             }
         }
-        if (oa_tag_is(t, v, tag)) {
-            oa_node *n = &t->nodes[oa_index_of(t, v)];
-            if (n->sid == sid && n->trace == trace)
-                return oa_index_of(t, v);
+        if (tent != OA_NIL) {
+            uint32_t r = oa_resolve(t, h, tag, trace, sid);
+            if (r != OA_NIL)
+                return r;
+            continue;
         }
+        if (mine == OA_NIL) {
+            mine = oa_take(&t->nbump, (uint32_t)t->ncap, s->nc);
+            if (mine == OA_NIL) {
+                s->oom = 1;
+                return OA_NIL;
+            }
+            oa_node *n = &t->nodes[mine];
+            n->sid = sid;
+            n->trace = trace;
+            n->next_sibling = OA_NIL;
+            n->ext = OA_NIL;
+            atomic_store_explicit(&n->first_child, OA_NIL, memory_order_relaxed);
+            if (pw)
+                for (int i = 0; i < 11; i++)
+                    atomic_store_explicit(&n->pw[i], pw[i], memory_order_relaxed);
+            atomic_store_explicit(&n->state, pw ? 4u | 1u : 4u, memory_order_relaxed);
+        }
+        if (!atomic_compare_exchange_strong_explicit(&t->ns[fp], &fv,
+                                                     oa_slot(t, tag, mine) | OA_TENT,
+                                                     memory_order_seq_cst,
+                                                     memory_order_relaxed))
+            continue;
+        uint32_t r = oa_resolve(t, h, tag, trace, sid);
+        if (r == mine) {
+            oa_push(&t->traces[trace].nodes, mine, &t->nodes[mine].next_in_trace);
+            *created = true;
+            return mine;
+        }
+        /* Lost (another copy won, or ours was withdrawn): a helper may
+         * have read our node, so it is not reused (the graph would retire
+         * it through the reclaimer; the prototype leaks it). */
+        mine = OA_NIL;
+        if (r != OA_NIL)
+            return r;
     }
 }
 
@@ -561,4 +683,14 @@ unsigned cwb_oa_walk(cwb_oa *t, cw__tid id)
         }
         return seen;
     }
+}
+
+size_t cwb_oa_nodes(const cwb_oa *t)
+{
+    size_t n = 0;
+    for (uint64_t p = 0; p <= t->nmask; p++) {
+        uint32_t v = atomic_load_explicit(&t->ns[p], memory_order_relaxed);
+        n += oa_is_entry(t, v) && !(v & OA_TENT);
+    }
+    return n;
 }
