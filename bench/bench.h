@@ -189,6 +189,16 @@ size_t cwb_oa_index_bytes(const cwb_oa *t);
 /* FINAL entries in the node index: the spans and placeholders held. */
 size_t cwb_oa_nodes(const cwb_oa *t);
 
+/* The smallest power of two >= n, at least 1024: the baselines' table
+ * sizes. */
+static inline size_t cwb_pow2_at_least(size_t n)
+{
+    size_t p = 1024;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
 /* A xorshift64 step: the load generators' cheap random numbers (*s != 0). */
 static inline uint64_t cwb_xorshift(uint64_t *s)
 {

@@ -88,14 +88,6 @@ static uint64_t tid_hash(cw__tid t)
     return cw__mix64(t.hi ^ cw__mix64(t.lo));
 }
 
-static size_t pow2_at_least(size_t n)
-{
-    size_t p = 1024;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
-
 int cwb_mt_new(cwb_mtable **out, size_t cap)
 {
     *out = NULL;
@@ -106,7 +98,7 @@ int cwb_mt_new(cwb_mtable **out, size_t cap)
         cap = 1;
     /* Two spans per bucket for nodes, sixteen for traces: the graph's
      * sizing (graph.c), so that chains are as long in both. */
-    size_t nbk = pow2_at_least(cap / 2), tbk = pow2_at_least(cap / 16);
+    size_t nbk = cwb_pow2_at_least(cap / 2), tbk = cwb_pow2_at_least(cap / 16);
     t->nb = cwb_huge_alloc(nbk * sizeof *t->nb);
     t->tb = cwb_huge_alloc(tbk * sizeof *t->tb);
     /* Placeholders and link targets can outnumber the spans a little. */

@@ -77,9 +77,7 @@ int cwb_cas_new(cwb_cas **out, size_t nkeys)
         return CW_ENOMEM;
     /* Load 0.6 at 10 M keys (2^24 slots, 128 MB), a usual open-addressing
      * load factor. */
-    size_t cap = 1024;
-    while (cap < nkeys + nkeys / 2)
-        cap <<= 1;
+    size_t cap = cwb_pow2_at_least(nkeys + nkeys / 2);
     t->nkeys = nkeys;
     t->mask = cap - 1;
     t->keys = malloc(nkeys * sizeof *t->keys);
@@ -210,14 +208,6 @@ static uint32_t oa_take(_Atomic uint32_t *ctr, uint32_t cap, oa_cache *c)
     return c->lo < cap ? c->lo++ : OA_NIL;
 }
 
-static size_t pow2_at_least(size_t n)
-{
-    size_t p = 1024;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
-
 int cwb_oa_new(cwb_oa **out, size_t spans, size_t traces)
 {
     *out = NULL;
@@ -228,7 +218,7 @@ int cwb_oa_new(cwb_oa **out, size_t spans, size_t traces)
      * touched before use; so do these. Slots at load 0.5 or less. */
     cw__mem_init(&t->mem, NULL);
     t->gen = atomic_fetch_add_explicit(&oa_gen, 1, memory_order_relaxed) + 1;
-    size_t nslots = pow2_at_least(2 * spans), tslots = pow2_at_least(2 * traces);
+    size_t nslots = cwb_pow2_at_least(2 * spans), tslots = cwb_pow2_at_least(2 * traces);
     t->nmask = nslots - 1;
     t->tmask = tslots - 1;
     /* Placeholders that never get their span, and the per-thread caches'
