@@ -143,9 +143,9 @@ size_t cwb_cas_work(cwb_cas *t)
 
 /* --------------------------------------------------------- oa-prototype */
 
-/* 76 bytes used, as a graph node without its chain link (lib/graph
- * cw__node less hnext); padded to 80 so that both structures write the
- * same bytes per node. */
+/* 76 bytes used, as a graph node (lib/graph cw__node, which lost its
+ * chain link to the open-addressing index); 80 with the padding its 64-bit
+ * key brings. */
 typedef struct oa_node {
     uint64_t sid;
     uint32_t trace;
@@ -158,7 +158,7 @@ typedef struct oa_node {
     uint32_t pad;
 } oa_node;
 
-_Static_assert(sizeof(oa_node) == 80, "oa_node matches the graph's node size");
+_Static_assert(sizeof(oa_node) == 80, "76 bytes and the padding");
 
 typedef struct oa_trace {
     uint64_t hi, lo;

@@ -157,13 +157,16 @@ typedef struct cw_engine_options {
      * traces uses the machine's cores. The result is the same whatever N.
      * Default 0: the number of online CPUs, at most 8. */
     uint32_t completion_threads;
-    /* Spans expected live at once, to size the hash indexes (a hint, not a
-     * limit: more spans make longer hash chains). 0, the default: as many
-     * as memory_budget holds at 96 bytes a span. Offline analysis passes
-     * an estimate from its input's size (`causeway analyze` assumes 100
-     * bytes of input a span), since its budget is sized for the worst
-     * case and indexes sized from it are mostly empty, cache misses and
-     * page faults that buy nothing. */
+    /* Spans expected live at once, to size the hash indexes. 0, the
+     * default: as many as memory_budget holds at 96 bytes a span. Offline
+     * analysis passes an estimate from its input's size (`causeway
+     * analyze` assumes 100 bytes of input a span), since its budget is
+     * sized for the worst case and indexes sized from it are mostly empty,
+     * cache misses and page faults that buy nothing. The span index cannot
+     * grow (open addressing), so below the budget's count this is also a
+     * limit: at most 3 spans and placeholders per expected span are live at
+     * once; the rest are refused as CW_REJECT_NO_MEMORY until traces
+     * complete. */
     uint64_t expected_spans;
 } cw_engine_options;
 

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -32,7 +33,10 @@ typedef struct stress {
     wl *w;
     _Atomic size_t next;
     _Atomic int writers_left;
-    _Atomic uint64_t violations, walked;
+    _Atomic uint64_t violations, walked, refused;
+    bool may_refuse; /* a small index refuses spans while it is full */
+    uint64_t tick_step; /* ns the ticker's clock moves a tick (0: 1,000) */
+    bool every_batch;   /* every writer inserts every batch (same keys) */
     cw__tid *ids;
     size_t nids;
     int ticker;
@@ -41,13 +45,24 @@ typedef struct stress {
 static void *writer(void *p)
 {
     stress *s = p;
-    for (;;) {
-        size_t r = atomic_fetch_add(&s->next, 1);
+    for (size_t mine = 0;; mine++) {
+        size_t r = s->every_batch ? mine : atomic_fetch_add(&s->next, 1);
         if (r >= s->w->n)
             break;
         cw__insert_result res;
         int rc = cw__graph_insert(s->f->g, &s->w->batches[r], 0, &res);
-        if (rc != 0 || res.accepted != s->w->batches[r].n)
+        if (s->may_refuse && rc == 0 && res.accepted + res.rejected_nomem == s->w->batches[r].n) {
+            atomic_fetch_add(&s->refused, res.rejected_nomem);
+            /* The table is full: let the ticker complete some traces. */
+            cw__graph_stats st, now;
+            cw__graph_stats_get(s->f->g, &st);
+            for (int k = 0; res.rejected_nomem && k < 100000; k++) {
+                cw__graph_stats_get(s->f->g, &now);
+                if (now.traces_completed != st.traces_completed)
+                    break;
+                sched_yield();
+            }
+        } else if (rc != 0 || res.accepted != s->w->batches[r].n)
             atomic_fetch_add(&s->violations, 1);
     }
     atomic_fetch_sub(&s->writers_left, 1);
@@ -64,6 +79,13 @@ static void check_trace(stress *s, uint32_t t)
         const cw__node *nd = cw__graph_node(g, n);
         walked++;
         bad += nd->trace != t;
+        /* The span index finds every node of a live trace, and no other
+         * node with its key (states only move on from LIVE, and the trace
+         * object cannot be reused inside this read section). */
+        uint32_t m = cw__graph_find_node(g, t, cw__node_span_id(nd));
+        if (m != n)
+            bad += m != CW_NIL ||
+                   (atomic_load(&((cw__trace *)cw__graph_trace(g, t))->sw) & 3) == CW_TRACE_LIVE;
         cw__payload p;
         if (cw__graph_node_read(g, n, &p) && p.parent != CW_NIL) {
             bad += cw__graph_node(g, p.parent)->trace != t;
@@ -124,7 +146,7 @@ static void *ticker(void *p)
     stress *s = p;
     uint64_t now = 0;
     while (atomic_load(&s->writers_left) > 0) {
-        now += 1000;
+        now += s->tick_step ? s->tick_step : 1000;
         cw__graph_tick(s->f->g, now);
     }
     return NULL;
@@ -204,6 +226,54 @@ static void completion_and_reclamation_under_load(void)
     CWT_CHECK(f.completed_spans + st.duplicates == w.spans, "%llu completed spans of %llu", (unsigned long long)f.completed_spans, (unsigned long long)w.spans);
     CWT_CHECK(st.bytes_live == 0, "%llu bytes live", (unsigned long long)st.bytes_live);
     CWT_CHECK(st.nodes_live == 0, "%llu nodes live", (unsigned long long)st.nodes_live);
+    free(s.ids);
+    gfx_free(&f);
+    wl_free(&w);
+}
+
+/* The span index on a tiny table (2,048 slots, at most 1,536 nodes): long
+ * probe runs that wrap, claims racing for the same placeholders, and a
+ * ticker completing every trace all the time, so that tombstones are made
+ * and emptied under the inserts. Every writer inserts every batch, so that
+ * claims of one key race (helpers finalizing the same winner). Spans the
+ * full table refuses are counted; every other copy of a span ends in
+ * exactly one completed trace or as a duplicate, and the index ends empty. */
+static void index_churn_on_a_tiny_table(void)
+{
+    wl w;
+    wl_make(&w, 13, 30000, 64);
+    gfx f;
+    gfx_init_indexed(&f, 256u << 20, 512);
+    /* Every tick completes every trace no insert holds (idle 10,000 ns). */
+    stress s = {.f = &f, .w = &w, .may_refuse = true, .tick_step = 20000, .every_batch = true};
+    run(&s, true);
+    cw__graph_flush(f.g);
+    CWT_CHECK(atomic_load(&s.violations) == 0, "%llu violations",
+              (unsigned long long)atomic_load(&s.violations));
+    cw__graph_stats st;
+    cw__graph_stats_get(f.g, &st);
+    uint64_t refused = atomic_load(&s.refused);
+    printf("readers walked %llu nodes; %llu of %llu spans refused by the full table, %llu "
+           "traces completed\n",
+           (unsigned long long)atomic_load(&s.walked), (unsigned long long)refused,
+           (unsigned long long)WRITERS * w.spans, (unsigned long long)st.traces_completed);
+    CWT_CHECK(f.completed_spans + st.duplicates + refused == WRITERS * w.spans,
+              "%llu completed + %llu duplicates + %llu refused of %llu spans",
+              (unsigned long long)f.completed_spans, (unsigned long long)st.duplicates,
+              (unsigned long long)refused, (unsigned long long)WRITERS * w.spans);
+    CWT_CHECK(refused < WRITERS * w.spans / 2, "%llu refused", (unsigned long long)refused);
+    CWT_CHECK(st.nodes_live == 0, "%llu nodes live", (unsigned long long)st.nodes_live);
+    CWT_CHECK(st.bytes_live == 0, "%llu bytes live", (unsigned long long)st.bytes_live);
+    cw__index_census c;
+    cw__graph_index_census(f.g, &c);
+    printf("index: %llu slots, %llu tombstones, longest run %llu\n",
+           (unsigned long long)c.slots, (unsigned long long)c.tombstones,
+           (unsigned long long)c.longest_run);
+    CWT_CHECK(c.final == 0 && c.tentative == 0 && c.pending == 0,
+              "%llu final, %llu tentative, %llu pending entries left", (unsigned long long)c.final,
+              (unsigned long long)c.tentative, (unsigned long long)c.pending);
+    CWT_CHECK(c.tombstones <= c.slots / 32, "%llu tombstones of %llu slots",
+              (unsigned long long)c.tombstones, (unsigned long long)c.slots);
     free(s.ids);
     gfx_free(&f);
     wl_free(&w);
@@ -504,6 +574,7 @@ static const struct {
     {"interning", interning_agrees},
     {"graph-model", writers_and_readers_agree_with_a_single_threaded_model},
     {"graph-reclaim", completion_and_reclamation_under_load},
+    {"graph-churn", index_churn_on_a_tiny_table},
     {"completion", parallel_completion_under_load},
 };
 

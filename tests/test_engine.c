@@ -449,19 +449,50 @@ Test(engine_completion, any_number_of_threads_gives_the_same_summaries, .timeout
 
 Test(engine_completion, indexes_sized_for_fewer_spans_give_the_same_summaries, .timeout = 120)
 {
-    /* expected_spans only sizes the hash indexes: planned for 16 spans
-     * (the smallest tables) they hold 20,000 in long chains, correctly. */
+    /* expected_spans sizes the span index (4 slots a planned span) and
+     * bounds the nodes it can hold (3 a planned span): planned for 8,000
+     * it holds these 20,000 spans, an estimate 2.5 times too low. */
     cwt_requests q;
     cr_assert_eq(cwt_requests_pb(&q, 12, 20000, 400, 0.3), 0);
     cw_stats big, small;
     char *a = flushed_dump(2, 0, &q, &big);
-    char *b = flushed_dump(2, 16, &q, &small);
+    char *b = flushed_dump(2, 8000, &q, &small);
     cr_assert_gt(big.traces_completed, 500);
     cr_assert(strcmp(a, b) == 0, "small indexes differ from:\n%.300s", first_difference(a, b));
     cr_assert_eq(small.spans_accepted, big.spans_accepted);
     cr_assert_lt(small.bytes_in_use, big.bytes_in_use, "smaller indexes, fewer bytes");
     free(a);
     free(b);
+    cwt_requests_free(&q);
+}
+
+Test(engine_completion, an_index_planned_too_small_refuses_spans_and_counts_them)
+{
+    /* Planned for 16 spans: 64 slots, at most 48 nodes. The rest of a
+     * request is refused as out of memory (counted, never a hang in a full
+     * table), and completing frees room for the next. */
+    cwt_requests q;
+    cr_assert_eq(cwt_requests_pb(&q, 13, 2000, 400, 0.3), 0);
+    cw_engine_options o;
+    cw_engine_options_init(&o);
+    o.expected_spans = 16;
+    cw_engine *e;
+    cr_assert_eq(cw_engine_new(&e, &o), 0);
+    uint64_t accepted = 0, refused = 0;
+    for (size_t r = 0; r < q.n; r++) {
+        cw_ingest_result res;
+        cr_assert_eq(cw_engine_ingest(e, q.r[r].p, q.r[r].n, CW_ENC_PROTOBUF, &res), 0);
+        accepted += res.spans_accepted;
+        refused += res.rejected[CW_REJECT_NO_MEMORY];
+        cw_engine_flush(e);
+    }
+    cw_stats st;
+    cw_engine_stats(e, &st);
+    cr_assert_gt(accepted, 48 * q.n / 2, "each flush makes room again");
+    cr_assert_gt(refused, 0);
+    cr_assert_eq(st.rejected[CW_REJECT_NO_MEMORY], refused);
+    cr_assert_eq(st.spans_accepted, accepted);
+    cw_engine_free(e);
     cwt_requests_free(&q);
 }
 

@@ -1,22 +1,25 @@
 /*
  * The span graph.
  *
- * Algorithm. Two chained hash tables with CAS-pushed heads: traces by trace
- * id, span nodes by (trace object, span id). Nodes, traces, links and
- * extensions live in index-addressed pools (pool.c) and refer to each other
- * by u32 index. A node is a placeholder until its span arrives: a child
- * creates its missing parent as a placeholder and pushes itself on the
- * parent's child list; a consumer creates its missing producer (in the
- * producer's trace) and pushes its link on the producer's links-in list.
- * When the real span comes, it finds its node and fills it in, so nothing is
- * ever rescanned. A node's mutable fields (its payload) sit behind a seqlock;
- * everything else is either immutable once published or a CAS-pushed list.
+ * Algorithm. Two hash indexes: traces by trace id in a chained table with
+ * CAS-pushed heads, span nodes by (trace object, span id) in an
+ * open-addressing table of 32-bit slots ("Span index" below, with its
+ * deletion protocol). Nodes, traces, links and extensions live in
+ * index-addressed pools (pool.c) and refer to each other by u32 index. A
+ * node is a placeholder until its span arrives: a child creates its
+ * missing parent as a placeholder and pushes itself on the parent's child
+ * list; a consumer creates its missing producer (in the producer's trace)
+ * and pushes its link on the producer's links-in list. When the real span
+ * comes, it finds its node and fills it in, so nothing is ever rescanned.
+ * A node's mutable fields (its payload) sit behind a seqlock; everything
+ * else is either immutable once published or a CAS-pushed list.
  *
- * Find-or-create in a chain: walk the chain for the key; if absent, link a
- * new node in front of the head seen and CAS the bucket; if the CAS fails,
- * walk only what was pushed since (newest first, down to the old head) for a
- * node another thread created with the same key, else retry. Keys are thus
- * unique in a chain, and duplicates of a span meet in one node.
+ * Find-or-create in the trace chain: walk the chain for the key; if
+ * absent, link a new trace in front of the head seen and CAS the bucket; if
+ * the CAS fails, walk only what was pushed since (newest first, down to
+ * the old head) for a trace another thread created with the same key, else
+ * retry. Keys are thus unique in a chain. Nodes: claim and resolve in the
+ * span index, so that duplicates of a span meet in one node.
  *
  * Trace lifecycle. A trace object is LIVE, then COMPLETING, then DEAD, then
  * freed. An insert registers on a trace by adding 4 to its sw word (state in
@@ -26,9 +29,10 @@
  * state to COMPLETING and then waits until the in-flight count drains: from
  * then on nothing can reach the trace's nodes for writing, and the completion
  * callback reads a frozen trace. Reclamation (one thread, under tick_lock)
- * unlinks the trace's nodes from the hash chains and its links from other
- * traces' lists, clears other traces' links into it, removes the trace from
- * the trace table, waits a grace period (epoch.c) and frees everything.
+ * deletes the trace's nodes from the span index (and empties the
+ * tombstones that leaves), unlinks its links from other traces' lists,
+ * clears other traces' links into it, removes the trace from the trace
+ * table, waits a grace period (epoch.c) and frees everything.
  * Sweeps find LIVE traces by scanning the trace pool's slots, so they can
  * meet a trace between its creation and its CAS into the table; its creator
  * holds a registration from the start (sw = LIVE + 4), so such a trace can
@@ -36,12 +40,15 @@
  * created the same trace first, abandoned empty).
  *
  * Invariants.
- *  (1) At most one node per (trace object, span id), and at most one LIVE
- *      trace object per trace id, are reachable from the tables.
- *  (2) Only the reclaimer removes anything from a list or chain; everyone
- *      else only pushes at heads. A node's next pointers therefore change
- *      only under the reclaimer, and a removed element stays readable until
- *      the grace period after its removal.
+ *  (1) At most one node per (trace object, span id) has a FINAL entry in
+ *      the span index, and at most one LIVE trace object per trace id is
+ *      reachable from the trace table.
+ *  (2) Only the reclaimer removes anything from a list or chain, or a
+ *      FINAL entry from the span index; everyone else only pushes at heads
+ *      (and claims, kills and finalizes tentative entries). A node's next
+ *      pointers therefore change only under the reclaimer, and a removed
+ *      element (or a node whose claim lost) stays readable until the grace
+ *      period after its removal.
  *  (3) A node, link or extension belongs to exactly one trace object (the
  *      node's trace; a link's source node's trace) and is freed with it.
  *  (4) No insert touches a trace object that is not LIVE when it registers,
@@ -54,8 +61,12 @@
  *
  * Ordering guarantees.
  *  - Publication: new nodes, traces and links are fully written (relaxed or
- *    plain) before the release CAS that links them into a chain or list;
- *    every head and next load that can observe them is acquire.
+ *    plain) before the release (or seq_cst) CAS that links them into a
+ *    chain, list or index slot; every head, next and slot load that can
+ *    observe them is acquire (or seq_cst).
+ *  - Span index: claims, resolve's loads and CASes, and the reclaimer's
+ *    tombstone marks and scans are seq_cst (two Dekker pairs, see "Span
+ *    index").
  *  - Payload seqlock (Boehm, "Can seqlocks get along with programming
  *    language memory models?"): the writer CASes state to WRITING, issues a
  *    release fence, stores the payload words relaxed, then stores the new
@@ -79,10 +90,6 @@
 
 #define BUCKET_BITS_MIN 10
 
-/* Chunks are at least 16-byte aligned (malloc, or a 2 MiB region), so every
- * node's first 16 bytes (its key and chain link) share a cache line. */
-_Static_assert(sizeof(cw__node) % 16 == 0, "nodes keep 16-byte alignment");
-
 struct cw__graph {
     cw__mem *mem;
     cw__graph_limits lim;
@@ -90,16 +97,28 @@ struct cw__graph {
     void *ctx;
     cw__epoch ep;
     cw__pool nodes, traces, links, exts;
-    _Atomic uint32_t *nb; /* span buckets */
-    uint64_t nmask;
+    _Atomic uint32_t *ns; /* span index slots (see "Span index") */
+    uint32_t nslots;
+    unsigned ibits;       /* node index bits of a slot */
+    uint32_t imask;       /* (1 << ibits) - 1 */
     _Atomic uint32_t *tb; /* trace buckets */
     uint64_t tmask;
     _Atomic int64_t bytes_live;
     _Atomic uint64_t spans_live, traces_live, links_live;
     _Atomic uint64_t traces_completed, duplicates, parent_changes;
+    /* Nodes that lost the race for their key (a Treiber stack through
+     * next_in_trace), freed by the next sweep after a grace period, and how
+     * many there are. */
+    _Atomic uint32_t retired;
+    _Atomic uint64_t nretired;
+    /* Tombstones inserters made (withdrawn and killed claims), not yet
+     * counted by a cleaning pass. */
+    _Atomic uint64_t stray_tombs;
     pthread_mutex_t tick_lock; /* maintenance path only, never inserts */
-    /* Reclaimer scratch, under tick_lock: the traces completing, their
-     * gathered node lists and the gathering's (trace, node) pairs. */
+    /* Reclaimer state, under tick_lock: tombstones it left in the index;
+     * the traces completing, their gathered node lists and the gathering's
+     * (trace, node) pairs; the slots a sweep deleted. */
+    uint64_t tombs;
     uint32_t *done;
     size_t ndone, done_cap;
     uint32_t *dnodes;
@@ -108,6 +127,9 @@ struct cw__graph {
     size_t dfirst_cap;
     struct gpair *pairs;
     size_t pairs_cap;
+    uint32_t *dpos;
+    size_t ndpos, dpos_cap;
+    bool dpos_lost; /* a deleted slot could not be recorded */
 };
 
 /* Budget accounting per object: a node costs its bytes; traces, links and
@@ -234,6 +256,360 @@ static bool bcas(_Atomic uint32_t *b, uint32_t *expect, uint32_t desired)
     return ok;
 }
 
+/* ------------------------------------------------------------ span index
+ *
+ * Nodes are found by (trace object, span id) in one open-addressing table
+ * with linear probing, of 32-bit slots: 0 is EMPTY; an entry is the node's
+ * index + 1 in the low ibits bits (ibits from the node pool's capacity), a
+ * tag of the key's hash above them and in bit 31 the TENTATIVE flag; a
+ * value with no index bits is a tombstone (TOMB: bit 31 alone) or PENDING
+ * (a tombstone the reclaimer is emptying: the lowest tag bit alone). A
+ * lookup that misses is answered by the slots' cache lines, and one that
+ * hits reads one node (a tag matches by chance 1 in 2^(31 - ibits) slots):
+ * with hash chains, whose keys lived in the nodes, both walked a chain of
+ * dependent misses (docs/graph-index.md has the measurements).
+ *
+ * Deletion is the hard part of a lock-free open-addressing table, and the
+ * protocol is the one docs/graph-index.md sets out and
+ * tools/oa_protocol_sim.py checks on a model:
+ *  - Insert (node_get) probes from the key's home to the first EMPTY slot.
+ *    A FINAL entry of its key is the answer; a TENTATIVE one is resolved
+ *    first. Otherwise it claims the first TOMB, PENDING or EMPTY slot it
+ *    passed with a TENTATIVE entry and resolves its key (index_resolve).
+ *  - Resolve: the lowest TENTATIVE entry of the key in probe order wins,
+ *    unless there is a FINAL one; the others are killed (CAS to TOMB); a
+ *    second pass from home to the winner vetoes PENDING slots (CAS back to
+ *    TOMB) and gives up on a broken path (an EMPTY slot: the winner is
+ *    withdrawn); then CAS TENTATIVE -> FINAL. Anyone who meets a TENTATIVE
+ *    entry helps, so no one waits.
+ *  - Delete (reclaimer, the trace frozen): the FINAL entry becomes TOMB.
+ *  - Empty a tombstone (reclaimer): CAS TOMB -> PENDING, scan on to the
+ *    next EMPTY slot for an entry whose probe run crosses it (then back to
+ *    TOMB), else CAS PENDING -> EMPTY, which fails after a veto or claim.
+ * Claims and resolve's reads, and the PENDING mark and the scan's reads,
+ * are store-then-load pairs on both sides (Dekker): seq_cst, so that either
+ * the resolver's second pass sees the mark or the scan sees the claim.
+ *
+ * A node whose claim lost was read by whoever helped resolve it, so it is
+ * never handed out again at once: it is retired and freed by the next
+ * sweep after a grace period. Its owner first withdraws the entry itself
+ * (CAS TENTATIVE -> TOMB): the model's inserter leaves a claim it lost
+ * behind, and an entry cut off by an EMPTY slot that a later claim joins
+ * again could still be made FINAL by a helper; if that CAS finds the entry
+ * FINAL, the node won after all.
+ */
+
+#define S_EMPTY 0u
+#define S_TENT 0x80000000u
+#define S_TOMB S_TENT
+
+/* Entries of one key a resolve keeps track of: one a thread inserting the
+ * key at that instant; past this, further tentative ones are killed at
+ * once (never the lowest, which is safe). */
+#define RESOLVE_MAX 16
+
+typedef struct ikey {
+    uint32_t home, tag, trace;
+    uint64_t sid;
+} ikey;
+
+static uint32_t s_pending(const cw__graph *g)
+{
+    return g->imask + 1;
+}
+
+static bool s_entry(const cw__graph *g, uint32_t v)
+{
+    return (v & g->imask) != 0;
+}
+
+static uint32_t s_node(const cw__graph *g, uint32_t v)
+{
+    return (v & g->imask) - 1;
+}
+
+static uint32_t s_value(const cw__graph *g, uint32_t tag, uint32_t node)
+{
+    return tag << g->ibits | (node + 1);
+}
+
+/* Multiply-shift reduction of the low half (the table is not a power of
+ * two); the tag is the high half's top 31 - ibits bits. */
+static uint32_t hash_home(const cw__graph *g, uint64_t h)
+{
+    return (uint32_t)(((h & 0xffffffffu) * g->nslots) >> 32);
+}
+
+static uint32_t hash_tag(const cw__graph *g, uint64_t h)
+{
+    return (uint32_t)(h >> 32) >> (g->ibits + 1);
+}
+
+static uint32_t s_next(const cw__graph *g, uint32_t p)
+{
+    return p + 1 == g->nslots ? 0 : p + 1;
+}
+
+static ikey key_of(const cw__graph *g, uint64_t h, uint32_t trace, uint64_t sid)
+{
+    ikey k = {hash_home(g, h), hash_tag(g, h), trace, sid};
+    return k;
+}
+
+/* The node slot value v names when it is an entry of key k, else CW_NIL.
+ * A node named by an entry was written before the CAS that placed the
+ * entry, and the caller's load of v acquired it; it stays allocated until
+ * a grace period after the entry went (the caller is in a read section or
+ * is the reclaimer). */
+static uint32_t s_match(const cw__graph *g, uint32_t v, const ikey *k)
+{
+    if (!s_entry(g, v) || (v & ~S_TENT) >> g->ibits != k->tag)
+        return CW_NIL;
+    uint32_t i = s_node(g, v);
+    const cw__node *n = N(g, i);
+    return n->trace == k->trace && cw__node_span_id(n) == k->sid ? i : CW_NIL;
+}
+
+static bool s_cas(cw__graph *g, uint32_t p, uint32_t *expect, uint32_t desired)
+{
+    return atomic_compare_exchange_strong_explicit(&g->ns[p], expect, desired,
+                                                   memory_order_seq_cst, memory_order_seq_cst);
+}
+
+/* Kills or withdraws a tentative entry; counts the tombstone it leaves. */
+static bool s_kill(cw__graph *g, uint32_t p, uint32_t v)
+{
+    if (!s_cas(g, p, &v, S_TOMB))
+        return false;
+    atomic_fetch_add_explicit(&g->stray_tombs, 1, memory_order_relaxed);
+    return true;
+}
+
+/* Resolves key k: returns its FINAL node, or CW_NIL when it has no entry
+ * (the caller claims again). Lock-free: it starts again only after another
+ * thread's CAS succeeded. Every load and CAS is seq_cst (see above). */
+static uint32_t index_resolve(cw__graph *g, const ikey *k)
+{
+    for (;;) {
+        uint32_t pos[RESOLVE_MAX], val[RESOLVE_MAX];
+        uint32_t n = 0, fin = CW_NIL;
+        /* Pass 1: the key's entries from home to the first EMPTY slot. */
+        uint32_t p = k->home;
+        for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+            uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_seq_cst);
+            if (v == S_EMPTY)
+                break;
+            if (s_match(g, v, k) == CW_NIL)
+                continue;
+            if (!(v & S_TENT))
+                fin = v;
+            else if (n < RESOLVE_MAX) {
+                pos[n] = p;
+                val[n++] = v;
+            } else {
+                s_kill(g, p, v);
+            }
+        }
+        if (fin != CW_NIL) {
+            for (uint32_t i = 0; i < n; i++)
+                s_kill(g, pos[i], val[i]);
+            return s_node(g, fin);
+        }
+        if (!n)
+            return CW_NIL;
+        /* The lowest wins: kill the others first. A failed kill means the
+         * entry became FINAL or went: look again. */
+        bool again = false;
+        for (uint32_t i = 1; i < n; i++)
+            if (!s_kill(g, pos[i], val[i]))
+                again = true;
+        if (again)
+            continue;
+        /* Pass 2, after having seen the winner: its path must be whole,
+         * and a PENDING slot on it is vetoed. */
+        for (p = k->home; p != pos[0];) {
+            uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_seq_cst);
+            if (v == S_EMPTY) {
+                s_kill(g, pos[0], val[0]); /* unreachable: withdraw it */
+                again = true;
+                break;
+            }
+            if (v == s_pending(g)) {
+                if (!s_cas(g, p, &v, S_TOMB))
+                    continue; /* it changed, maybe to EMPTY: read it again */
+            } else if (s_match(g, v, k) != CW_NIL) {
+                again = true; /* a newer entry of the key before the winner */
+                break;
+            }
+            p = s_next(g, p);
+        }
+        if (again)
+            continue;
+        uint32_t expect = val[0];
+        if (s_cas(g, pos[0], &expect, val[0] & ~S_TENT))
+            return s_node(g, val[0]);
+    }
+}
+
+/* The FINAL node of key k, or CW_NIL: what readers see (a span whose claim
+ * is still tentative is not there yet). Wait-free: at most one pass. */
+static uint32_t index_find(const cw__graph *g, const ikey *k)
+{
+    uint32_t p = k->home;
+    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+        /* Acquire pairs with the CAS that placed or finalized the entry. */
+        uint32_t v = atomic_load_explicit(&((cw__graph *)g)->ns[p], memory_order_acquire);
+        if (v == S_EMPTY)
+            return CW_NIL;
+        if (!(v & S_TENT)) {
+            uint32_t m = s_match(g, v, k);
+            if (m != CW_NIL)
+                return m;
+        }
+    }
+    return CW_NIL;
+}
+
+/* Retires a node whose claim lost (see above). */
+static void retire_node(cw__graph *g, uint32_t n)
+{
+    atomic_fetch_add_explicit(&g->nretired, 1, memory_order_relaxed);
+    uint32_t h = atomic_load_explicit(&g->retired, memory_order_relaxed);
+    do
+        N(g, n)->next_in_trace = h;
+    /* Release: the link before the reclaimer's acquire exchange. */
+    while (!atomic_compare_exchange_weak_explicit(&g->retired, &h, n, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* The home slot of the key of the entry v names (reclaimer: the node and
+ * its trace object are live while the entry is in the table, and only the
+ * reclaimer frees them). */
+static uint32_t entry_home(const cw__graph *g, uint32_t v)
+{
+    const cw__node *n = N(g, s_node(g, v));
+    uint64_t th = tid_hash(cw__trace_id(T(g, n->trace)));
+    return hash_home(g, node_hash(th, cw__node_span_id(n)));
+}
+
+/* Cyclic distance from slot a forward to slot b. */
+static uint32_t s_dist(const cw__graph *g, uint32_t a, uint32_t b)
+{
+    return b >= a ? b - a : b + g->nslots - a;
+}
+
+/* Tries to turn the tombstone at p into EMPTY (reclaimer only). Returns
+ * true when p is no tombstone any more. */
+static bool index_empty(cw__graph *g, uint32_t p)
+{
+    uint32_t pend = s_pending(g), v = S_TOMB;
+    if (!s_cas(g, p, &v, pend))
+        return v != S_TOMB;
+    uint32_t q = s_next(g, p);
+    bool crossing = false;
+    for (uint32_t j = 1; j < g->nslots; j++, q = s_next(g, q)) {
+        uint32_t w = atomic_load_explicit(&g->ns[q], memory_order_seq_cst);
+        if (w == S_EMPTY)
+            break;
+        if (!s_entry(g, w))
+            continue;
+        /* The entry's run crosses p when p lies in [home, q). */
+        uint32_t h = entry_home(g, w);
+        if (s_dist(g, h, p) < s_dist(g, h, q)) {
+            crossing = true;
+            break;
+        }
+    }
+    v = pend;
+    if (s_cas(g, p, &v, crossing ? S_TOMB : S_EMPTY))
+        return !crossing;
+    return v != S_TOMB; /* vetoed (TOMB) or claimed */
+}
+
+/* Removes node n's FINAL entry (reclaimer, n's trace frozen) and records
+ * its slot for emptying. */
+static void index_delete(cw__graph *g, uint64_t th, uint32_t n)
+{
+    uint64_t h = node_hash(th, cw__node_span_id(N(g, n)));
+    uint32_t p = hash_home(g, h);
+    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+        /* Relaxed: a FINAL entry of a frozen trace changes only here. */
+        uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_relaxed);
+        if (v == S_EMPTY)
+            return;
+        if ((v & g->imask) == n + 1 && !(v & S_TENT)) {
+            atomic_store_explicit(&g->ns[p], S_TOMB, memory_order_seq_cst);
+            /* Past a sixteenth of the table the sweep cleans it all. */
+            if (g->dpos_lost || g->ndpos >= g->nslots / 16 ||
+                (g->ndpos == g->dpos_cap && cw__grow(g->mem, (void **)&g->dpos, &g->dpos_cap,
+                                                     g->ndpos + 1, sizeof *g->dpos)))
+                g->dpos_lost = true;
+            else
+                g->dpos[g->ndpos++] = p;
+            return;
+        }
+    }
+}
+
+/* Tries to empty every tombstone, from the table's end down, so that each
+ * scan stops at slots emptied just before (reclaimer). */
+static void index_clean_all(cw__graph *g)
+{
+    atomic_store_explicit(&g->stray_tombs, 0, memory_order_relaxed);
+    uint64_t left = 0;
+    for (uint32_t p = g->nslots; p-- > 0;)
+        if (atomic_load_explicit(&g->ns[p], memory_order_relaxed) == S_TOMB &&
+            !index_empty(g, p))
+            left++;
+    g->tombs = left;
+}
+
+/* After a sweep's deletions: empties the tombstones they left, one by one
+ * when they are few, in one pass over the table when they are many (or
+ * were not all recorded); and cleans the whole table when tombstones left
+ * behind (crossed by a live entry then) or made by inserters add up to a
+ * thirty-second of it. */
+static void index_clean(cw__graph *g)
+{
+    if (g->dpos_lost) {
+        index_clean_all(g);
+    } else {
+        for (size_t i = g->ndpos; i-- > 0;)
+            if (!index_empty(g, g->dpos[i]))
+                g->tombs++;
+        if (g->tombs + atomic_load_explicit(&g->stray_tombs, memory_order_relaxed) >
+            g->nslots / 32)
+            index_clean_all(g);
+    }
+    g->ndpos = 0;
+    g->dpos_lost = false;
+}
+
+void cw__graph_index_census(const cw__graph *g, cw__index_census *out)
+{
+    memset(out, 0, sizeof *out);
+    out->slots = g->nslots;
+    uint64_t run = 0;
+    for (uint32_t p = 0; p < g->nslots; p++) {
+        uint32_t v = atomic_load_explicit(&((cw__graph *)g)->ns[p], memory_order_relaxed);
+        if (v == S_EMPTY) {
+            out->empty++;
+            run = 0;
+            continue;
+        }
+        if (++run > out->longest_run)
+            out->longest_run = run;
+        if (v == S_TOMB)
+            out->tombstones++;
+        else if (v == s_pending(g))
+            out->pending++;
+        else if (v & S_TENT)
+            out->tentative++;
+        else
+            out->final++;
+    }
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
@@ -256,38 +632,59 @@ int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
     /* Objects beyond the budget cannot be live, but the budget is checked a
      * batch late (see insert), so pools leave 1/8 slack. */
     uint32_t cap = (uint32_t)(spans + spans / 8 + 1024);
-    int r = cw__pool_init(&g->nodes, mem, sizeof(cw__node), cap, false);
+    /* The span index: open addressing cannot grow, so it is sized for the
+     * most nodes the graph may hold, and that many stay under three
+     * quarters of its slots (with tombstones, which sweeps empty). For
+     * the budget's spans: 1.6 slots a planned span, 6.4 bytes (load 0.63
+     * when the budget is full of spans, 0.7 at the node pool's slack).
+     * The host may plan for fewer spans than the budget holds
+     * (index_spans, e.g. offline analysis, whose budget is sized for the
+     * worst case): 4 slots a planned span (load 0.25 as planned), and then
+     * at most 3 nodes a planned span (more are refused as out of memory).
+     * At most 2^27 nodes, so that a slot's tag keeps 4 bits or more. */
+    uint64_t indexed = lim->index_spans && lim->index_spans < spans ? lim->index_spans : spans;
+    uint64_t nodes_max = cap < (1u << 27) - 1 ? cap : (1u << 27) - 1;
+    uint64_t nslots = spans + spans * 3 / 5;
+    if (nslots < nodes_max * 4 / 3 + 1)
+        nslots = nodes_max * 4 / 3 + 1;
+    if (nslots > indexed * 4)
+        nslots = indexed * 4;
+    if (nslots < 64)
+        nslots = 64;
+    if (nslots > (1u << 28))
+        nslots = 1u << 28;
+    if (nodes_max > nslots * 3 / 4)
+        nodes_max = nslots * 3 / 4;
+    g->nslots = (uint32_t)nslots;
+    g->ibits = 1;
+    while ((1ull << g->ibits) <= nodes_max)
+        g->ibits++;
+    g->imask = (1u << g->ibits) - 1;
+    int r = cw__pool_init(&g->nodes, mem, sizeof(cw__node), (uint32_t)nodes_max, false);
     if (!r)
         r = cw__pool_init(&g->traces, mem, sizeof(cw__trace), cap, true);
     if (!r)
         r = cw__pool_init(&g->links, mem, sizeof(cw__link_node), cap, false);
     if (!r)
         r = cw__pool_init(&g->exts, mem, sizeof(cw__ext), cap, false);
-    /* One to two planned spans per bucket (the count rounded down to a
-     * power of two): a lookup that misses, the common case for a new span,
-     * walks the whole chain, a cache miss a node, so chains stay short; the
-     * index costs 4-8 bytes a planned span. Traces hold several spans each:
-     * an eighth of that. The host may plan for fewer spans than the budget
-     * holds (index_spans). */
-    uint64_t indexed = lim->index_spans && lim->index_spans < spans ? lim->index_spans : spans;
+    /* The trace table keeps hash chains: one bucket for eight planned
+     * spans, rounded down to a power of two (traces hold several spans). */
     uint64_t nb = 1u << BUCKET_BITS_MIN;
     while (nb * 2 <= indexed)
         nb <<= 1;
     uint64_t tbn = nb / 8 < (1u << BUCKET_BITS_MIN) ? 1u << BUCKET_BITS_MIN : nb / 8;
     if (!r) {
-        g->nb = cw__table_alloc(mem, nb * sizeof *g->nb);
+        g->ns = cw__table_alloc(mem, nslots * sizeof *g->ns);
         g->tb = cw__table_alloc(mem, tbn * sizeof *g->tb);
-        if (!g->nb || !g->tb)
+        if (!g->ns || !g->tb)
             r = CW_ENOMEM;
     }
+    g->tmask = g->tb ? tbn - 1 : 0;
     if (r) {
-        g->nmask = g->nb ? nb - 1 : 0;
-        g->tmask = g->tb ? tbn - 1 : 0;
         cw__graph_free(g);
         return r;
     }
-    g->nmask = nb - 1;
-    g->tmask = tbn - 1;
+    atomic_init(&g->retired, CW_NIL);
     pthread_mutex_init(&g->tick_lock, NULL);
     *out = g;
     return 0;
@@ -301,13 +698,15 @@ void cw__graph_free(cw__graph *g)
     cw__pool_destroy(&g->traces);
     cw__pool_destroy(&g->links);
     cw__pool_destroy(&g->exts);
-    if (g->nb)
-        cw__table_free(g->mem, g->nb, (g->nmask + 1) * sizeof *g->nb);
+    bool ready = g->ns && g->tb;
+    if (g->ns)
+        cw__table_free(g->mem, (void *)g->ns, (size_t)g->nslots * sizeof *g->ns);
     if (g->tb)
-        cw__table_free(g->mem, g->tb, (g->tmask + 1) * sizeof *g->tb);
+        cw__table_free(g->mem, (void *)g->tb, (g->tmask + 1) * sizeof *g->tb);
     cw__free(g->mem, g->done, g->done_cap * sizeof *g->done);
+    cw__free(g->mem, g->dpos, g->dpos_cap * sizeof *g->dpos);
     gather_release(g, 0);
-    if (g->nb && g->tb)
+    if (ready)
         pthread_mutex_destroy(&g->tick_lock);
     cw__free(g->mem, g, sizeof *g);
 }
@@ -548,65 +947,111 @@ static uint32_t cur_trace(ins *s, cw__tid id, uint64_t th)
     return s->cur;
 }
 
-static uint32_t find_node_in(cw__graph *g, uint32_t trace, uint64_t sid, uint32_t from,
-                             uint32_t until)
-{
-    for (uint32_t i = from; i != until && i != CW_NIL;) {
-        cw__node *n = N(g, i);
-        if (n->trace == trace && cw__node_span_id(n) == sid)
-            return i;
-        i = atomic_load_explicit(&n->hnext, memory_order_acquire);
-    }
-    return CW_NIL;
-}
-
 /* Finds the node (trace, sid) or creates it: REAL with pay when pay is
- * given, else a placeholder. *created tells which. */
+ * given, else a placeholder. *created tells which. A new node is claimed
+ * with a tentative entry and resolved ("Span index"). */
 static uint32_t node_get(ins *s, uint32_t trace, uint64_t th, uint64_t sid, const uint32_t *pw,
                          bool *created)
 {
     cw__graph *g = s->g;
-    _Atomic uint32_t *b = &g->nb[node_hash(th, sid) & g->nmask];
-    uint32_t head = bload(b, memory_order_acquire);
+    ikey k = key_of(g, node_hash(th, sid), trace, sid);
+    uint32_t mine = CW_NIL;
     *created = false;
-    uint32_t n = find_node_in(g, trace, sid, head, CW_NIL);
-    if (n != CW_NIL)
-        return n;
-    n = cw__pool_get(&g->nodes, &s->nc);
-    if (n == CW_NIL) {
-        s->oom = 1;
-        return CW_NIL;
-    }
-    cw__node *nd = N(g, n);
-    atomic_store_explicit(&nd->sid[0], (uint32_t)(sid >> 32), memory_order_relaxed);
-    atomic_store_explicit(&nd->sid[1], (uint32_t)sid, memory_order_relaxed);
-    nd->trace = trace;
-    atomic_store_explicit(&nd->first_child, CW_NIL, memory_order_relaxed);
-    atomic_store_explicit(&nd->ext, CW_NIL, memory_order_relaxed);
-    nd->next_sibling = CW_NIL;
-    uint32_t st = CW_NODE_VER; /* placeholder, version 1 */
-    if (pw) {
-        for (int i = 0; i < CW_PAYLOAD_WORDS; i++)
-            atomic_store_explicit(&nd->pw[i], pw[i], memory_order_relaxed);
-        st |= CW_NODE_REAL; /* the caller stores an exact end in ext */
-    }
-    atomic_store_explicit(&nd->state, st, memory_order_relaxed);
     for (;;) {
-        atomic_store_explicit(&nd->hnext, head, memory_order_relaxed);
-        uint32_t seen = head;
-        if (bcas(b, &head, n))
-            break;
-        uint32_t other = find_node_in(g, trace, sid, head, seen);
-        if (other != CW_NIL) {
-            cw__pool_unget(&g->nodes, &s->nc, n);
-            return other;
+        uint32_t fp = CW_NIL, fv = 0;
+        bool tent = false;
+        uint32_t p = k.home;
+        for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+            /* Acquire pairs with the CAS that placed the entry: its node's
+             * key was written before. */
+            uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_acquire);
+            if (!s_entry(g, v)) {
+                if (fp == CW_NIL) {
+                    fp = p;
+                    fv = v;
+                }
+                if (v == S_EMPTY)
+                    break;
+                continue;
+            }
+            uint32_t m = s_match(g, v, &k);
+            if (m != CW_NIL) {
+                if (!(v & S_TENT)) {
+                    if (mine != CW_NIL)
+                        cw__pool_unget(&g->nodes, &s->nc, mine);
+                    return m;
+                }
+                tent = true;
+                break;
+            }
         }
+        if (tent) {
+            uint32_t r = index_resolve(g, &k);
+            if (r != CW_NIL) {
+                if (mine != CW_NIL)
+                    cw__pool_unget(&g->nodes, &s->nc, mine);
+                return r;
+            }
+            continue;
+        }
+        if (fp == CW_NIL) {
+            /* No free slot in the whole table: the sizing (cw__graph_new)
+             * keeps entries under three quarters and sweeps empty the
+             * tombstones, so only a stalled reclaimer gets here. */
+            if (mine != CW_NIL)
+                cw__pool_unget(&g->nodes, &s->nc, mine);
+            s->oom = 1;
+            return CW_NIL;
+        }
+        if (mine == CW_NIL) {
+            mine = cw__pool_get(&g->nodes, &s->nc);
+            if (mine == CW_NIL) {
+                s->oom = 1;
+                return CW_NIL;
+            }
+            cw__node *nd = N(g, mine);
+            atomic_store_explicit(&nd->sid[0], (uint32_t)(sid >> 32), memory_order_relaxed);
+            atomic_store_explicit(&nd->sid[1], (uint32_t)sid, memory_order_relaxed);
+            nd->trace = trace;
+            atomic_store_explicit(&nd->first_child, CW_NIL, memory_order_relaxed);
+            atomic_store_explicit(&nd->ext, CW_NIL, memory_order_relaxed);
+            nd->next_sibling = CW_NIL;
+            uint32_t st = CW_NODE_VER; /* placeholder, version 1 */
+            if (pw) {
+                for (int i = 0; i < CW_PAYLOAD_WORDS; i++)
+                    atomic_store_explicit(&nd->pw[i], pw[i], memory_order_relaxed);
+                st |= CW_NODE_REAL; /* the caller stores an exact end in ext */
+            }
+            atomic_store_explicit(&nd->state, st, memory_order_relaxed);
+        }
+        /* seq_cst: the claim, then resolve's loads (Dekker with the
+         * reclaimer's mark and scan); its release side publishes the
+         * node written above. */
+        uint32_t claim = s_value(g, k.tag, mine) | S_TENT;
+        if (!s_cas(g, fp, &fv, claim))
+            continue;
+        uint32_t r = index_resolve(g, &k);
+        if (r != mine) {
+            /* Lost, or cut off: withdraw the claim, unless a helper made
+             * it FINAL meanwhile. */
+            uint32_t v = claim;
+            if (s_cas(g, fp, &v, S_TOMB))
+                atomic_fetch_add_explicit(&g->stray_tombs, 1, memory_order_relaxed);
+            else if (v == (claim & ~S_TENT))
+                r = mine;
+        }
+        if (r == mine) {
+            cw__trace *t = T(g, trace);
+            push(&t->nodes, mine, &N(g, mine)->next_in_trace, NULL);
+            s->bytes += NODE_BYTES;
+            *created = true;
+            return mine;
+        }
+        retire_node(g, mine);
+        mine = CW_NIL;
+        if (r != CW_NIL)
+            return r;
     }
-    cw__trace *t = T(g, trace);
-    push(&t->nodes, n, &nd->next_in_trace, NULL);
-    s->bytes += NODE_BYTES;
-    *created = true;
-    return n;
 }
 
 /* The node's extension, created on first need. */
@@ -862,44 +1307,54 @@ static void insert_one(ins *s, const cw__batch *b, const cw__span *sp, uint64_t 
  * a line that will be written in exclusive state at once: with several
  * writers the index and the traces' lines are often held modified by
  * another core, and a read prefetch followed by a CAS costs two transfers
- * of the line instead of one. The span's own bucket takes its new node (a
+ * of the line instead of one. The span's own home slot takes its claim (a
  * CAS) in the common case; the trace object takes the registration and the
- * node list push; the parent, usually the first node of its chain, takes
- * the child push.
+ * node list push; the parent node takes the child push.
  *
- * prefetch_buckets() is inlined by force: GCC 12 finds a function made
- * only of prefetches free of side effects and drops its calls (objdump
- * showed no bucket prefetch in the insert loop until it was inlined). */
-CW_INLINE void prefetch_buckets(const cw__graph *g, const cw__span *sp)
+ * prefetch_slots() is inlined by force: GCC 12 finds a function made only
+ * of prefetches free of side effects and drops its calls (objdump showed
+ * no bucket prefetch in the insert loop until it was inlined). */
+CW_INLINE void prefetch_slots(const cw__graph *g, const cw__span *sp)
 {
     uint64_t th = tid_hash(sp->trace);
     __builtin_prefetch(&g->tb[th & g->tmask]);
-    __builtin_prefetch(&g->nb[node_hash(th, sp->span_id) & g->nmask], 1);
+    __builtin_prefetch(&g->ns[hash_home(g, node_hash(th, sp->span_id))], 1);
     if (sp->parent_id)
-        __builtin_prefetch(&g->nb[node_hash(th, sp->parent_id) & g->nmask]);
+        __builtin_prefetch(&g->ns[hash_home(g, node_hash(th, sp->parent_id))]);
 }
 
-static void prefetch_chain(const cw__graph *g, _Atomic uint32_t *b, bool write)
+/* Slots a prefetch looks through for the key's tag. */
+#define PF_PROBE 8
+
+/* Prefetches the node whose entry carries the key's tag, if its home's
+ * slots (fetched by now) show one. */
+static void prefetch_hit(const cw__graph *g, uint64_t h, bool write)
 {
-    /* Relaxed: a prefetch hint; the real load is acquire. */
-    uint32_t h = atomic_load_explicit(b, memory_order_relaxed) - 1u;
-    if (h == CW_NIL)
-        return;
-    if (write)
-        __builtin_prefetch(cw__pool_at(&g->nodes, h), 1);
-    else
-        __builtin_prefetch(cw__pool_at(&g->nodes, h));
+    uint32_t tag = hash_tag(g, h), p = hash_home(g, h);
+    for (int j = 0; j < PF_PROBE; j++, p = s_next(g, p)) {
+        /* Relaxed: a prefetch hint; the real loads acquire. */
+        uint32_t v = atomic_load_explicit(&((cw__graph *)g)->ns[p], memory_order_relaxed);
+        if (v == S_EMPTY)
+            return;
+        if (s_entry(g, v) && (v & ~S_TENT) >> g->ibits == tag) {
+            if (write)
+                __builtin_prefetch(N(g, s_node(g, v)), 1);
+            else
+                __builtin_prefetch(N(g, s_node(g, v)));
+            return;
+        }
+    }
 }
 
-static void prefetch_chains(const cw__graph *g, const cw__span *sp)
+static void prefetch_objects(const cw__graph *g, const cw__span *sp)
 {
     uint64_t th = tid_hash(sp->trace);
     uint32_t t = atomic_load_explicit(&g->tb[th & g->tmask], memory_order_relaxed) - 1u;
     if (t != CW_NIL)
         __builtin_prefetch(cw__pool_at(&g->traces, t), 1);
-    prefetch_chain(g, &g->nb[node_hash(th, sp->span_id) & g->nmask], false);
+    prefetch_hit(g, node_hash(th, sp->span_id), false);
     if (sp->parent_id)
-        prefetch_chain(g, &g->nb[node_hash(th, sp->parent_id) & g->nmask], true);
+        prefetch_hit(g, node_hash(th, sp->parent_id), true);
 }
 
 int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_result *res)
@@ -918,14 +1373,14 @@ int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_
             if (over_budget(&s))
                 break;
         }
-        /* Inserts are bound by cache misses on buckets and chains. Their
+        /* Inserts are bound by cache misses on slots and objects. Their
          * addresses depend only on the records, so they are prefetched
-         * ahead: bucket heads PF spans ahead, the chains' first nodes PF/2
-         * ahead (their heads fetched by then). */
+         * ahead: home slots and trace buckets PF spans ahead, the nodes
+         * and traces they name PF/2 ahead (the slots fetched by then). */
         if (i + PF < b->n)
-            prefetch_buckets(g, &b->spans[i + PF]);
+            prefetch_slots(g, &b->spans[i + PF]);
         if (i + PF / 2 < b->n)
-            prefetch_chains(g, &b->spans[i + PF / 2]);
+            prefetch_objects(g, &b->spans[i + PF / 2]);
         uint64_t before = s.spans + s.dups;
         insert_one(&s, b, &b->spans[i], tid_hash(b->spans[i].trace));
         if (s.oom && s.spans + s.dups == before) {
@@ -978,11 +1433,6 @@ static void list_remove(_Atomic uint32_t *head, bool bucket, uint32_t x,
         }
         p = nx;
     }
-}
-
-static _Atomic uint32_t *node_hnext(cw__graph *g, uint32_t i)
-{
-    return &N(g, i)->hnext;
 }
 
 static _Atomic uint32_t *trace_hnext(cw__graph *g, uint32_t i)
@@ -1113,8 +1563,7 @@ static void unlink_node(cw__graph *g, uint32_t t, uint64_t th, uint32_t n, freel
                         freelist *fl, freelist *fe)
 {
     cw__node *nd = N(g, n);
-    list_remove(&g->nb[node_hash(th, cw__node_span_id(nd)) & g->nmask], true, n, node_hnext,
-                g);
+    index_delete(g, th, n);
     uint32_t e = atomic_load_explicit(&nd->ext, memory_order_acquire);
     if (e != CW_NIL) {
         cw__ext *x = X(g, e);
@@ -1141,13 +1590,13 @@ static void unlink_node(cw__graph *g, uint32_t t, uint64_t th, uint32_t n, freel
     fl_add(g, fn, n);
 }
 
-/* How far ahead unlink_nodes() prefetches a node, and a node's bucket. */
+/* How far ahead unlink_nodes() prefetches a node, and a node's home slot. */
 #define UNLINK_PF_NODE 16
-#define UNLINK_PF_BUCKET 8
+#define UNLINK_PF_SLOT 8
 
 /* Removes a trace's nodes from the span index, from its gathered list (or
  * its own list when nodes is NULL), prefetching ahead: first the node (its
- * span id gives the bucket), then the bucket. */
+ * span id gives the home slot), then the slot. */
 static void unlink_nodes(cw__graph *g, uint32_t t, const uint32_t *nodes, size_t nn,
                          freelist *fn, freelist *fl, freelist *fe)
 {
@@ -1164,10 +1613,9 @@ static void unlink_nodes(cw__graph *g, uint32_t t, const uint32_t *nodes, size_t
     for (size_t i = 0; i < nn; i++) {
         if (i + UNLINK_PF_NODE < nn)
             __builtin_prefetch(N(g, nodes[i + UNLINK_PF_NODE]));
-        if (i + UNLINK_PF_BUCKET < nn)
-            __builtin_prefetch(
-                &g->nb[node_hash(th, cw__node_span_id(N(g, nodes[i + UNLINK_PF_BUCKET]))) &
-                       g->nmask]);
+        if (i + UNLINK_PF_SLOT < nn)
+            __builtin_prefetch(&g->ns[hash_home(
+                g, node_hash(th, cw__node_span_id(N(g, nodes[i + UNLINK_PF_SLOT]))))]);
         unlink_node(g, t, th, nodes[i], fn, fl, fe);
     }
 }
@@ -1185,28 +1633,38 @@ static void unlink_trace(cw__graph *g, uint32_t t, const uint32_t *nodes, size_t
 static uint64_t complete_and_reclaim(cw__graph *g)
 {
     uint64_t n = g->ndone;
-    if (!n)
+    /* Acquire pairs with retire_node()'s release push. */
+    uint32_t ret = atomic_exchange_explicit(&g->retired, CW_NIL, memory_order_acquire);
+    if (!n && ret == CW_NIL)
         return 0;
-    bool gathered = gather(g);
-    cw__completion c = {g->done, g->ndone, gathered ? g->dnodes : NULL,
-                        gathered ? g->dfirst : NULL};
-    if (g->on_complete)
-        g->on_complete(g->ctx, g, &c);
-    freelist fn = {0}, fl = {0}, fe = {0};
+    freelist fn = {0}, fl = {0}, fe = {0}, fr = {0};
     uint64_t spans = 0;
-    for (size_t i = 0; i < g->ndone; i++) {
-        spans += atomic_load_explicit(&T(g, g->done[i])->nspans, memory_order_relaxed);
-        unlink_trace(g, g->done[i], c.nodes ? c.nodes + c.first[i] : NULL,
-                     c.nodes ? c.first[i + 1] - c.first[i] : 0, &fn, &fl, &fe);
+    if (n) {
+        bool gathered = gather(g);
+        cw__completion c = {g->done, g->ndone, gathered ? g->dnodes : NULL,
+                            gathered ? g->dfirst : NULL};
+        if (g->on_complete)
+            g->on_complete(g->ctx, g, &c);
+        for (size_t i = 0; i < g->ndone; i++) {
+            spans += atomic_load_explicit(&T(g, g->done[i])->nspans, memory_order_relaxed);
+            unlink_trace(g, g->done[i], c.nodes ? c.nodes + c.first[i] : NULL,
+                         c.nodes ? c.first[i + 1] - c.first[i] : 0, &fn, &fl, &fe);
+        }
+        index_clean(g);
+        gather_release(g, GATHER_KEEP_BYTES);
     }
-    gather_release(g, GATHER_KEEP_BYTES);
+    for (uint32_t r = ret; r != CW_NIL; r = N(g, r)->next_in_trace)
+        fl_add(g, &fr, r);
     cw__epoch_sync(&g->ep);
     cw__pool_free_many(&g->nodes, fn.v, (uint32_t)fn.n);
+    cw__pool_free_many(&g->nodes, fr.v, (uint32_t)fr.n);
+    atomic_fetch_sub_explicit(&g->nretired, fr.n, memory_order_relaxed);
     cw__pool_free_many(&g->links, fl.v, (uint32_t)fl.n);
     cw__pool_free_many(&g->exts, fe.v, (uint32_t)fe.n);
     for (size_t i = 0; i < g->ndone; i++)
         atomic_store_explicit(&T(g, g->done[i])->sw, CW_TRACE_FREE, memory_order_relaxed);
-    cw__pool_free_many(&g->traces, g->done, (uint32_t)g->ndone);
+    if (n)
+        cw__pool_free_many(&g->traces, g->done, (uint32_t)g->ndone);
     int64_t bytes = (int64_t)fn.n * NODE_BYTES + (int64_t)fl.n * LINK_BYTES +
                     (int64_t)fe.n * EXT_BYTES + (int64_t)n * TRACE_BYTES;
     atomic_fetch_sub_explicit(&g->bytes_live, bytes, memory_order_relaxed);
@@ -1217,6 +1675,7 @@ static uint64_t complete_and_reclaim(cw__graph *g)
     cw__free(g->mem, fn.v, fn.cap * sizeof *fn.v);
     cw__free(g->mem, fl.v, fl.cap * sizeof *fl.v);
     cw__free(g->mem, fe.v, fe.cap * sizeof *fe.v);
+    cw__free(g->mem, fr.v, fr.cap * sizeof *fr.v);
     g->ndone = 0;
     return n;
 }
@@ -1305,10 +1764,8 @@ uint32_t cw__graph_find_trace(cw__graph *g, cw__tid id)
 
 uint32_t cw__graph_find_node(cw__graph *g, uint32_t trace, uint64_t sid)
 {
-    return find_node_in(g, trace, sid,
-                        bload(&g->nb[node_hash(tid_hash(cw__trace_id(T(g, trace))), sid) & g->nmask],
-                              memory_order_acquire),
-                        CW_NIL);
+    ikey k = key_of(g, node_hash(tid_hash(cw__trace_id(T(g, trace))), sid), trace, sid);
+    return index_find(g, &k);
 }
 
 static bool parent_is(const cw__graph *g, uint32_t child, uint32_t parent)
@@ -1369,7 +1826,10 @@ void cw__graph_stats_get(const cw__graph *g, cw__graph_stats *out)
 {
     cw__graph *m = (cw__graph *)g;
     out->spans_live = atomic_load_explicit(&m->spans_live, memory_order_relaxed);
-    out->nodes_live = atomic_load_explicit(&m->nodes.in_use, memory_order_relaxed);
+    /* Retired nodes (lost claims) wait for a sweep: not live. */
+    uint64_t in_use = atomic_load_explicit(&m->nodes.in_use, memory_order_relaxed);
+    uint64_t retired = atomic_load_explicit(&m->nretired, memory_order_relaxed);
+    out->nodes_live = in_use > retired ? in_use - retired : 0;
     out->traces_live = atomic_load_explicit(&m->traces_live, memory_order_relaxed);
     out->links_live = atomic_load_explicit(&m->links_live, memory_order_relaxed);
     out->traces_completed = atomic_load_explicit(&m->traces_completed, memory_order_relaxed);
@@ -1377,7 +1837,7 @@ void cw__graph_stats_get(const cw__graph *g, cw__graph_stats *out)
     out->parent_changes = atomic_load_explicit(&m->parent_changes, memory_order_relaxed);
     int64_t b = atomic_load_explicit(&m->bytes_live, memory_order_relaxed);
     out->bytes_live = b > 0 ? (uint64_t)b : 0;
-    out->bytes_index = (g->nmask + 1 + g->tmask + 1) * sizeof(uint32_t);
+    out->bytes_index = ((uint64_t)g->nslots + g->tmask + 1) * sizeof(uint32_t);
 }
 
 uint64_t cw__graph_bytes(const cw__graph *g)

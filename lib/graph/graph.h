@@ -148,13 +148,11 @@ enum { CW_NODE_REAL = 1u, CW_NODE_WRITING = 2u, CW_NODE_VER = 4u };
 /* Every pool object begins with two atomic words: its key while in use, the
  * free-list header while free (pool.c, which also uses the third word of a
  * free object, so pools need objects of 12 bytes or more). All fields are
- * 32-bit so that a node is 80 bytes with no padding. */
+ * 32-bit, so a node is 76 bytes with no padding; the span index refers to
+ * it by index (graph.c, "Span index"), so it needs no chain link. */
 typedef struct cw__node {
-    /* What a hash-chain step reads, in the first 16 bytes: nodes are 16-byte
-     * aligned, so a step touches one cache line. */
     _Atomic uint32_t sid[2];              /* span id, high word first */
     uint32_t trace;                       /* owning trace object */
-    _Atomic uint32_t hnext;               /* span hash chain */
     _Atomic uint32_t pw[CW_PAYLOAD_WORDS];/* payload, seqlocked */
     uint32_t next_in_trace;               /* the trace's node list */
     _Atomic uint32_t state;
@@ -264,7 +262,11 @@ typedef struct cw__graph_limits {
     uint64_t budget;        /* bytes of live graph data */
     uint64_t idle_ns;
     uint64_t max_age_ns;
-    uint64_t index_spans;   /* spans to size the indexes for; 0: budget's */
+    /* Spans to size the indexes for; 0: what the budget holds. The span
+     * index cannot grow, so below the budget's count it also bounds the
+     * nodes (spans and placeholders) held at once: three per indexed span
+     * (graph.c, cw__graph_new). */
+    uint64_t index_spans;
 } cw__graph_limits;
 
 typedef struct cw__graph_stats {
@@ -276,7 +278,7 @@ typedef struct cw__graph_stats {
     uint64_t duplicates;     /* copies of spans already held */
     uint64_t parent_changes; /* duplicates naming another parent */
     uint64_t bytes_live;     /* what counts against the budget */
-    uint64_t bytes_index;    /* hash buckets, fixed at creation */
+    uint64_t bytes_index;    /* index slots and buckets, fixed at creation */
 } cw__graph_stats;
 
 int cw__graph_new(cw__graph **out, cw__mem *mem, const cw__graph_limits *lim,
@@ -314,6 +316,15 @@ void cw__graph_stats_get(const cw__graph *g, cw__graph_stats *out);
 /* Bytes the graph holds (pools, buckets, bookkeeping), as the allocator
  * sees them. */
 uint64_t cw__graph_bytes(const cw__graph *g);
+
+/* What the span index's slots hold at one instant (a walk over the table:
+ * for tests and diagnostics; concurrent changes may be counted or not). */
+typedef struct cw__index_census {
+    uint64_t slots, empty, tombstones, pending, tentative, final;
+    uint64_t longest_run; /* most consecutive slots that are not empty */
+} cw__index_census;
+
+void cw__graph_index_census(const cw__graph *g, cw__index_census *out);
 
 /* ---------------------------------------------------------------- reading */
 

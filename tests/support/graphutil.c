@@ -91,7 +91,8 @@ char *canon(cw__graph *g, uint32_t t)
             k += (size_t)snprintf(buf + k, sizeof buf - k, "%llx,", (unsigned long long)ids[i]);
         sl_add(&lines, strdup(buf));
     }
-    qsort(lines.v, lines.n, sizeof *lines.v, cmp_str);
+    if (lines.n) /* a trace whose spans were all refused has none */
+        qsort(lines.v, lines.n, sizeof *lines.v, cmp_str);
     size_t total = 1;
     for (size_t i = 0; i < lines.n; i++)
         total += strlen(lines.v[i]) + 1;
@@ -126,9 +127,15 @@ void gfx_on_complete(void *ctx, cw__graph *g, const cw__completion *cp)
 
 void gfx_init(gfx *f, uint64_t budget)
 {
+    gfx_init_indexed(f, budget, 0);
+}
+
+void gfx_init_indexed(gfx *f, uint64_t budget, uint64_t index_spans)
+{
     memset(f, 0, sizeof *f);
     cw__mem_init(&f->mem, NULL);
-    cw__graph_limits lim = {.budget = budget, .idle_ns = 10000, .max_age_ns = 1000000};
+    cw__graph_limits lim = {.budget = budget, .idle_ns = 10000, .max_age_ns = 1000000,
+                            .index_spans = index_spans};
     CWT_CHECK((cw__graph_new(&f->g, &f->mem, &lim, gfx_on_complete, f)) == (0), "cw__graph_new(&f->g, &f->mem, &lim, gfx_on_complete, f) == 0");
 }
 

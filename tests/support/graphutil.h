@@ -55,6 +55,9 @@ int cmp_u64(const void *a, const void *b);
 char *canon(cw__graph *g, uint32_t t);
 void gfx_on_complete(void *ctx, cw__graph *g, const cw__completion *c);
 void gfx_init(gfx *f, uint64_t budget);
+/* As gfx_init(), with the span index sized for index_spans (a small one
+ * bounds the nodes: see cw__graph_limits). */
+void gfx_init_indexed(gfx *f, uint64_t budget, uint64_t index_spans);
 void gfx_free(gfx *f);
 cw__span mk(uint64_t trace, uint64_t sid, uint64_t parent, uint32_t name);
 int insert_spans(gfx *f, const cw__span *sp, size_t n, const lk *links, size_t nl,
