@@ -454,3 +454,169 @@ Test(graph_pool, recycled_segments_hand_out_each_object_once)
     free(seen);
     cr_assert_eq(atomic_load(&mem.in_use), 0);
 }
+
+/* ------------------------------------------------- span index protocol */
+
+/* States that racing inserts and the reclaimer reach rarely on two cores,
+ * planted in the slots (docs/graph-index.md; graph.c "Span index"). */
+
+static uint32_t node_of(gfx *f, uint64_t trace, uint64_t sid)
+{
+    cw__rs rs = cw__graph_read_lock(f->g);
+    uint32_t t = cw__graph_find_trace(f->g, (cw__tid){0xabc, trace});
+    uint32_t n = t == CW_NIL ? CW_NIL : cw__graph_find_node(f->g, t, sid);
+    cw__graph_read_unlock(f->g, rs);
+    return n;
+}
+
+static uint64_t duplicates_of(gfx *f)
+{
+    cw__graph_stats st;
+    cw__graph_stats_get(f->g, &st);
+    return st.duplicates;
+}
+
+/* One span in a large, empty table, and where its FINAL entry is. */
+typedef struct planted {
+    gfx f;
+    cw__span a;
+    cw__index_view v;
+    uint32_t n, p, home, fin;
+} planted;
+
+static void plant_one(planted *t)
+{
+    gfx_init(&t->f, 16u << 20);
+    t->a = mk(1, 0x10, 0, 1);
+    cr_assert_eq(insert_spans(&t->f, &t->a, 1, NULL, 0, 0), 0);
+    t->n = node_of(&t->f, 1, 0x10);
+    cw__graph_index_view(t->f.g, &t->v);
+    t->p = cw__graph_index_entry(t->f.g, t->n, &t->home);
+    cr_assert_eq(t->p, t->home, "alone in an empty table");
+    t->fin = atomic_load(&t->v.slots[t->p]);
+}
+
+/* Inserts the span again (after the test planted slot states): it must be
+ * found as the same node and counted as a duplicate. */
+static void insert_again(planted *t)
+{
+    cr_assert_eq(insert_spans(&t->f, &t->a, 1, NULL, 0, 0), 0);
+    cr_assert_eq(node_of(&t->f, 1, 0x10), t->n);
+    cr_assert_eq(duplicates_of(&t->f), 1);
+}
+
+Test(graph_index, a_stalled_claim_is_finalized_by_the_next_insert_of_its_span)
+{
+    planted t;
+    plant_one(&t);
+    /* Its inserter stalled between the claim and the CAS to FINAL. */
+    atomic_store(&t.v.slots[t.p], t.fin | t.v.tentative_bit);
+    cr_assert_eq(node_of(&t.f, 1, 0x10), CW_NIL, "readers do not see a tentative entry");
+    insert_again(&t);
+    cr_assert_eq(atomic_load(&t.v.slots[t.p]), t.fin, "the second insert finalized the claim");
+    cw__graph_stats st;
+    cw__graph_stats_get(t.f.g, &st);
+    cr_assert_eq(st.nodes_live, 1);
+    gfx_free(&t.f);
+}
+
+Test(graph_index, of_two_tentative_entries_the_first_in_probe_order_wins)
+{
+    planted t;
+    plant_one(&t);
+    /* A second claim of the key further on (two inserters that saw
+     * different free slots), both still tentative. */
+    uint32_t q = (t.p + 1) % t.v.nslots;
+    cr_assert_eq(atomic_load(&t.v.slots[q]), 0);
+    atomic_store(&t.v.slots[q], t.fin | t.v.tentative_bit);
+    atomic_store(&t.v.slots[t.p], t.fin | t.v.tentative_bit);
+    insert_again(&t);
+    cr_assert_eq(atomic_load(&t.v.slots[t.p]), t.fin, "the lowest became FINAL");
+    cr_assert_eq(atomic_load(&t.v.slots[q]), t.v.tombstone, "the other was killed");
+    cw__graph_flush(t.f.g);
+    cw__index_census c;
+    cw__graph_index_census(t.f.g, &c);
+    cr_assert_eq(c.final + c.tentative + c.pending, 0);
+    gfx_free(&t.f);
+}
+
+Test(graph_index, a_tombstone_being_emptied_on_the_path_is_vetoed)
+{
+    planted t;
+    plant_one(&t);
+    uint32_t next = (t.p + 1) % t.v.nslots;
+    cr_assert_eq(atomic_load(&t.v.slots[next]), 0);
+    /* The entry was claimed past a tombstone that the reclaimer has now
+     * marked PENDING, and is still tentative: finalizing it must first
+     * veto the mark, or the reclaimer would empty the slot and cut the
+     * entry off from its home. */
+    atomic_store(&t.v.slots[next], t.fin | t.v.tentative_bit);
+    atomic_store(&t.v.slots[t.p], t.v.pending);
+    insert_again(&t);
+    cr_assert_eq(atomic_load(&t.v.slots[t.p]), t.v.tombstone, "vetoed");
+    cr_assert_eq(atomic_load(&t.v.slots[next]), t.fin);
+    gfx_free(&t.f);
+}
+
+Test(graph_index, the_reclaimer_keeps_every_live_entry_reachable)
+{
+    /* A small index (planned for 300 spans: 1,200 slots): 600 spans of two
+     * traces make runs that mix them. Completing one trace leaves a
+     * tombstone only where a live entry of the other crosses it; every live
+     * span stays found; completing the other empties the table (the
+     * tombstones left are tried again). */
+    gfx f;
+    gfx_init_indexed(&f, 16u << 20, 300);
+    enum { N = 300 };
+    cw__span sp[N];
+    for (int t = 1; t <= 2; t++) {
+        for (int i = 0; i < N; i++)
+            sp[i] = mk((uint64_t)t, 0x1000u * (unsigned)t + (unsigned)i, 0, 1);
+        cw__batch b;
+        cw__batch_init(&b, &f.mem);
+        for (int i = 0; i < N; i++)
+            cw__batch_push_span(&b, &sp[i]);
+        cw__insert_result res;
+        cw__graph_insert(f.g, &b, t == 1 ? 0 : 20000, &res);
+        cr_assert_eq(res.accepted, N, "trace %d: %llu accepted", t,
+                     (unsigned long long)res.accepted);
+        cw__batch_free(&b);
+    }
+    cw__index_view v;
+    cw__graph_index_view(f.g, &v);
+    cr_assert_eq(cw__graph_tick(f.g, 25000), 1, "trace 1 completes, trace 2 stays");
+    /* Homes of trace 2's entries, by slot. */
+    uint32_t *home = malloc(v.nslots * sizeof *home);
+    for (uint32_t p = 0; p < v.nslots; p++)
+        home[p] = CW_NIL;
+    for (int i = 0; i < N; i++) {
+        uint32_t n = node_of(&f, 2, 0x2000u + (unsigned)i), h;
+        cr_assert_neq(n, CW_NIL, "span %d of the live trace is still found", i);
+        uint32_t p = cw__graph_index_entry(f.g, n, &h);
+        cr_assert_neq(p, CW_NIL);
+        home[p] = h;
+    }
+    size_t tombs = 0;
+    for (uint32_t t = 0; t < v.nslots; t++) {
+        uint32_t s = atomic_load(&v.slots[t]);
+        cr_assert_neq(s, v.pending);
+        if (s != v.tombstone)
+            continue;
+        tombs++;
+        bool crossed = false;
+        for (uint32_t q = (t + 1) % v.nslots; atomic_load(&v.slots[q]) != 0;
+             q = (q + 1) % v.nslots)
+            if (home[q] != CW_NIL &&
+                (t + v.nslots - home[q]) % v.nslots < (q + v.nslots - home[q]) % v.nslots)
+                crossed = true;
+        cr_assert(crossed, "the tombstone at %u is crossed by no live entry", t);
+    }
+    cr_log_info("%zu tombstones left among %d live entries in %u slots", tombs, N, v.nslots);
+    cw__graph_flush(f.g);
+    cw__index_census c;
+    cw__graph_index_census(f.g, &c);
+    cr_assert_eq(c.final + c.tentative + c.pending + c.tombstones, 0,
+                 "%llu tombstones left", (unsigned long long)c.tombstones);
+    free(home);
+    gfx_free(&f);
+}

@@ -115,10 +115,14 @@ struct cw__graph {
      * counted by a cleaning pass. */
     _Atomic uint64_t stray_tombs;
     pthread_mutex_t tick_lock; /* maintenance path only, never inserts */
-    /* Reclaimer state, under tick_lock: tombstones it left in the index;
-     * the traces completing, their gathered node lists and the gathering's
-     * (trace, node) pairs; the slots a sweep deleted. */
-    uint64_t tombs;
+    /* Reclaimer state, under tick_lock: tombstones it could not empty (a
+     * live entry crossed them), to try again next sweep, and how many more
+     * it could not record; the traces completing, their gathered node
+     * lists and the gathering's (trace, node) pairs; the slots a sweep
+     * deleted. */
+    uint32_t *lpos;
+    size_t nlpos, lpos_cap;
+    uint64_t tombs_lost;
     uint32_t *done;
     size_t ndone, done_cap;
     uint32_t *dnodes;
@@ -551,38 +555,83 @@ static void index_delete(cw__graph *g, uint64_t th, uint32_t n)
     }
 }
 
+/* Remembers a tombstone the reclaimer could not empty, for the next
+ * sweep (or counts it when there is no memory for that). */
+static void left_add(cw__graph *g, uint32_t p)
+{
+    if (g->nlpos == g->lpos_cap &&
+        cw__grow(g->mem, (void **)&g->lpos, &g->lpos_cap, g->nlpos + 1, sizeof *g->lpos)) {
+        g->tombs_lost++;
+        return;
+    }
+    g->lpos[g->nlpos++] = p;
+}
+
 /* Tries to empty every tombstone, from the table's end down, so that each
  * scan stops at slots emptied just before (reclaimer). */
 static void index_clean_all(cw__graph *g)
 {
     atomic_store_explicit(&g->stray_tombs, 0, memory_order_relaxed);
-    uint64_t left = 0;
+    g->nlpos = 0;
+    g->tombs_lost = 0;
     for (uint32_t p = g->nslots; p-- > 0;)
         if (atomic_load_explicit(&g->ns[p], memory_order_relaxed) == S_TOMB &&
             !index_empty(g, p))
-            left++;
-    g->tombs = left;
+            left_add(g, p);
 }
 
 /* After a sweep's deletions: empties the tombstones they left, one by one
  * when they are few, in one pass over the table when they are many (or
- * were not all recorded); and cleans the whole table when tombstones left
- * behind (crossed by a live entry then) or made by inserters add up to a
- * thirty-second of it. */
+ * were not all recorded); tries again those that earlier sweeps could not
+ * empty (the live entries that crossed them may have gone); and cleans the
+ * whole table when the tombstones no one recorded (inserters' killed and
+ * withdrawn claims, and those left without memory to list them) add up to
+ * a thirty-second of it. */
 static void index_clean(cw__graph *g)
 {
     if (g->dpos_lost) {
         index_clean_all(g);
     } else {
+        size_t old = g->nlpos, k = 0;
         for (size_t i = g->ndpos; i-- > 0;)
             if (!index_empty(g, g->dpos[i]))
-                g->tombs++;
-        if (g->tombs + atomic_load_explicit(&g->stray_tombs, memory_order_relaxed) >
+                left_add(g, g->dpos[i]);
+        for (size_t i = 0; i < old; i++)
+            if (!index_empty(g, g->lpos[i]))
+                g->lpos[k++] = g->lpos[i];
+        if (k != old)
+            memmove(g->lpos + k, g->lpos + old, (g->nlpos - old) * sizeof *g->lpos);
+        g->nlpos = k + (g->nlpos - old);
+        if (g->tombs_lost + atomic_load_explicit(&g->stray_tombs, memory_order_relaxed) >
             g->nslots / 32)
             index_clean_all(g);
     }
     g->ndpos = 0;
     g->dpos_lost = false;
+}
+
+void cw__graph_index_view(cw__graph *g, cw__index_view *out)
+{
+    out->slots = g->ns;
+    out->nslots = g->nslots;
+    out->tentative_bit = S_TENT;
+    out->tombstone = S_TOMB;
+    out->pending = s_pending(g);
+}
+
+uint32_t cw__graph_index_entry(cw__graph *g, uint32_t n, uint32_t *home)
+{
+    const cw__node *nd = N(g, n);
+    uint64_t th = tid_hash(cw__trace_id(T(g, nd->trace)));
+    uint32_t p = *home = hash_home(g, node_hash(th, cw__node_span_id(nd)));
+    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+        uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_acquire);
+        if (v == S_EMPTY)
+            return CW_NIL;
+        if (s_entry(g, v) && s_node(g, v) == n)
+            return p;
+    }
+    return CW_NIL;
 }
 
 void cw__graph_index_census(const cw__graph *g, cw__index_census *out)
@@ -709,6 +758,7 @@ void cw__graph_free(cw__graph *g)
         cw__table_free(g->mem, (void *)g->tb, (g->tmask + 1) * sizeof *g->tb);
     cw__free(g->mem, g->done, g->done_cap * sizeof *g->done);
     cw__free(g->mem, g->dpos, g->dpos_cap * sizeof *g->dpos);
+    cw__free(g->mem, g->lpos, g->lpos_cap * sizeof *g->lpos);
     gather_release(g, 0);
     if (ready)
         pthread_mutex_destroy(&g->tick_lock);

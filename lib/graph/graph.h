@@ -326,6 +326,20 @@ typedef struct cw__index_census {
 
 void cw__graph_index_census(const cw__graph *g, cw__index_census *out);
 
+/* Testing hooks: the slots themselves and their special values, and where
+ * node n's entry is (CW_NIL when it has none; *home gets its key's home
+ * slot). Tests plant the states that racing threads reach rarely (a
+ * claim whose owner stalls, a tombstone being emptied); nothing else may
+ * write slots. */
+typedef struct cw__index_view {
+    _Atomic uint32_t *slots;
+    uint32_t nslots;
+    uint32_t tentative_bit, tombstone, pending;
+} cw__index_view;
+
+void cw__graph_index_view(cw__graph *g, cw__index_view *out);
+uint32_t cw__graph_index_entry(cw__graph *g, uint32_t n, uint32_t *home);
+
 /* ---------------------------------------------------------------- reading */
 
 /* Everything below must run inside a read section (cw__graph_read_lock)
