@@ -16,11 +16,27 @@ mark/scan pairs, see the doc). After every step it checks:
 and at the end of each trial:
   I3  every insert of a key returned the slot of that key's one FINAL entry.
 
-Usage: tools/oa_protocol_sim.py [TRIALS] [SEED] [BUG|-] [TRIAL]   (exit 1
-on a violation, with the trial's last slot writes). BUG names a step to
-leave out, to check that the checks catch it: pass2 (the resolver's second
-pass), crossing (the reclaimer's test), reread (reading a slot again when
-a veto fails); TRIAL replays one trial.
+Usage: tools/oa_protocol_sim.py [--freeze] [TRIALS] [SEED] [BUG|-] [TRIAL]
+(exit 1 on a violation, with the trial's last slot writes). BUG names a
+step to leave out, to check that the checks catch it: pass2 (the
+resolver's second pass), crossing (the reclaimer's test), reread (reading
+a slot again when a veto fails), withdraw (the owner of a lost claim
+withdrawing it); TRIAL replays one trial.
+
+As lib/graph does, the owner of a claim that lost withdraws it (CAS
+TENTATIVE -> TOMB), and takes it as the winner if a helper made it FINAL
+meanwhile.
+
+--freeze models a table of trace objects, whose key stops matching while
+inserts of it run: each claim creates an incarnation, which a freezer may
+kill at any step (a trace completing); an entry of a dead incarnation no
+longer matches its key, so a later insert creates a new one. An insert
+returns only after registering on a live incarnation (else it inserts
+again); the creator of an incarnation holds a registration until its
+insert ends; the reclaimer deletes a dead incarnation's entry once no one
+is registered on it. Checked after every step: at most one FINAL entry of
+a live incarnation per key (I1), each reachable (I2), no entry of a
+deleted incarnation (I4); at the end, no TENTATIVE entry left (I5).
 
 SPDX-License-Identifier: Apache-2.0
 """
@@ -31,16 +47,25 @@ EMPTY, TOMB, PENDING = "E", "T", "P"
 STATS = {"claims": 0, "kills": 0, "vetoes": 0, "withdrawn": 0, "emptied": 0,
          "reverted": 0, "deleted": 0}
 BUGS = set()  # names of protocol steps to leave out (checks the checker)
+FREEZE = False  # --freeze: keys stop matching (see the top)
 LOG = []      # the current trial's slot writes, printed on a violation
 TRIAL_HOMES = {}
 TENT, FINAL = "tent", "final"
 
 
-class Entry:
-    __slots__ = ("key", "state", "owner")
+class Inc:
+    """An incarnation of a key (a trace object): alive until frozen."""
+    __slots__ = ("key", "alive", "registered", "deleted")
 
-    def __init__(self, key, state, owner):
-        self.key, self.state, self.owner = key, state, owner
+    def __init__(self, key):
+        self.key, self.alive, self.registered, self.deleted = key, True, 1, False
+
+
+class Entry:
+    __slots__ = ("key", "state", "owner", "inc")
+
+    def __init__(self, key, state, owner, inc):
+        self.key, self.state, self.owner, self.inc = key, state, owner, inc
 
     def __repr__(self):
         return "%s:%s" % (self.key, self.state[0])
@@ -61,13 +86,14 @@ class Table:
 
 
 def is_entry(v, key=None):
-    return isinstance(v, Entry) and (key is None or v.key == key)
+    """An entry; of key (and of a live incarnation) when key is given."""
+    return isinstance(v, Entry) and (key is None or (v.key == key and v.inc.alive))
 
 
 def resolve(t, key):
     """Helps every entry of key to a decision; yields between atomic steps.
-    Returns the slot of the key's FINAL entry, or None when there is none
-    any more (the caller inserts again)."""
+    Returns (slot, entry) of the key's FINAL entry, or None when there is
+    none any more (the caller inserts again)."""
     while True:
         # Pass 1: the run from home to the first empty slot.
         seen = []
@@ -87,7 +113,7 @@ def resolve(t, key):
                 if v.state == TENT:
                     t.cas(p, v, TOMB)
                     yield
-            return finals[0][0]
+            return finals[0]
         if not seen:
             return None
         win_p, win_v = seen[0]  # the lowest position in probe order
@@ -130,17 +156,38 @@ def resolve(t, key):
             continue
         if again:
             continue
-        if t.cas(win_p, win_v, Entry(key, FINAL, win_v.owner)):
+        fin = Entry(key, FINAL, win_v.owner, win_v.inc)
+        if t.cas(win_p, win_v, fin):
             yield
-            return win_p
+            return win_p, fin
         yield
 
 
-def insert(t, key, me, result):
+def register(e):
+    """Registers on the incarnation of entry e if it is alive (one atomic
+    step, as the graph's fetch_add on the trace's state word)."""
+    yield
+    if not FREEZE:
+        return True
+    if e.inc.alive:
+        e.inc.registered += 1
+        return True
+    return False
+
+
+def done(inc, result, slot):
+    """Holds the registration a step, then lets go; records the result."""
+    result[0] = slot
+    yield
+    inc.registered -= 1
+
+
+def insert(t, key, me, result, incs):
     """Find-or-insert: result[0] gets the slot of key's FINAL entry."""
     while True:
         free = None
         found_tent = False
+        frozen = False
         p = t.home[key]
         for _ in range(t.n):
             v = t.s[p]
@@ -152,33 +199,81 @@ def insert(t, key, me, result):
             if v is TOMB or v is PENDING:
                 if free is None:
                     free = (p, v)
-            elif v.key == key:
+            elif is_entry(v, key):
                 if v.state == FINAL:
-                    result[0] = p
-                    return
+                    if (yield from register(v)):
+                        yield from done(v.inc, result, p)
+                        return
+                    frozen = True  # frozen under us: look again
+                    break
                 found_tent = True
                 break
             p = (p + 1) % t.n
+        if frozen:
+            continue
         if found_tent:
             r = yield from resolve(t, key)
-            if r is not None:
-                result[0] = r
+            if r is not None and (yield from register(r[1])):
+                yield from done(r[1].inc, result, r[0])
                 return
             continue
         if free is None:
             yield  # full of entries for now (tentative ones go away)
             continue
         p, old = free
-        mine = Entry(key, TENT, me)
+        inc = Inc(key)  # its creator holds a registration from the start
+        mine = Entry(key, TENT, me, inc)
         ok = t.cas(p, old, mine)
         STATS["claims"] += ok
         yield
         if not ok:
             continue
+        incs.append(inc)
         r = yield from resolve(t, key)
-        if r is not None:
-            result[0] = r
+        if (r is None or r[1].inc is not inc) and "withdraw" not in BUGS:
+            # Lost, or cut off: withdraw the claim, unless a helper made
+            # it FINAL meanwhile (then it won after all).
+            if not t.cas(p, mine, TOMB):
+                v = t.s[p]
+                if is_entry(v) and v.inc is inc and v.state == FINAL:
+                    r = (p, v)
+            else:
+                STATS["withdrawn"] += 1
+            yield
+        if r is not None and r[1].inc is inc:
+            yield from done(inc, result, r[0])
             return
+        inc.registered -= 1
+        if r is not None and (yield from register(r[1])):
+            yield from done(r[1].inc, result, r[0])
+            return
+
+
+def freezer(t, incs, rng, steps):
+    """Freezes incarnations at random (traces completing) and deletes the
+    FINAL entries of frozen ones no one is registered on."""
+    while True:
+        steps -= 1
+        live = [i for i in incs if i.alive]
+        drained = [i for i in incs if not i.alive and not i.deleted and i.registered == 0]
+        if steps < 0 and not any(not i.alive and not i.deleted for i in incs):
+            return  # froze its share, and every frozen one is deleted
+        if drained and (steps < 0 or rng.random() < 0.5):
+            inc = drained[rng.randrange(len(drained))]
+            for p in range(t.n):
+                v = t.s[p]
+                if is_entry(v) and v.inc is inc:
+                    if v.state != FINAL:
+                        raise AssertionError("I5: a tentative entry of a drained "
+                                             "incarnation at %d: %s" % (p, t.s))
+                    t.s[p] = TOMB
+                    LOG.append("delete %s at %d: %s" % (v, p, t.s))
+                    STATS["deleted"] += 1
+            inc.deleted = True
+        elif steps >= 0 and live and rng.random() < 0.5:
+            live[rng.randrange(len(live))].alive = False
+            STATS["frozen"] = STATS.get("frozen", 0) + 1
+        yield
 
 
 def reclaimer(t, dead, rng, steps):
@@ -224,7 +319,10 @@ def reclaimer(t, dead, rng, steps):
 def check(t, where):
     finals = {}
     for p, v in enumerate(t.s):
-        if is_entry(v) and v.state == FINAL:
+        if is_entry(v) and v.inc.deleted:
+            raise AssertionError("I4 %s: entry %s of a deleted incarnation at %d: %s"
+                                 % (where, v, p, t.s))
+        if is_entry(v) and v.state == FINAL and v.inc.alive:
             if v.key in finals:
                 raise AssertionError("I1 %s: two FINAL %s at %d and %d: %s"
                                      % (where, v.key, finals[v.key], p, t.s))
@@ -250,28 +348,37 @@ def trial(rng, n):
             t.s[p] = TOMB
     threads = []
     results = {}
+    incs = []
     for k in range(nkeys):
         for j in range(rng.randint(1, 3)):
             r = [None]
             results.setdefault(k, []).append(r)
-            threads.append((k, insert(t, k, (k, j), r)))
+            threads.append((k, insert(t, k, (k, j), r, incs)))
     # Keys 0 and 1 are "old": inserted once, then dead before the others.
     dead = []
     live = list(range(len(threads)))
     gens = {i: g for i, (_, g) in enumerate(threads)}
     rec = reclaimer(t, dead, rng, 60)
+    frz = freezer(t, incs, rng, 60) if FREEZE else None
     done_keys = set()
     steps = 0
-    while live or rec is not None:
+    while live or rec is not None or frz is not None:
         steps += 1
         if steps > 100000:
             raise AssertionError("no progress: %s" % t.s)
-        pick = rng.randrange(len(live) + (rec is not None))
-        if pick == len(live):
-            try:
-                next(rec)
-            except StopIteration:
-                rec = None
+        pick = rng.randrange(len(live) + 2)
+        if pick == len(live) + 1:
+            if frz is not None:
+                try:
+                    next(frz)
+                except StopIteration:
+                    frz = None
+        elif pick == len(live):
+            if rec is not None:
+                try:
+                    next(rec)
+                except StopIteration:
+                    rec = None
         else:
             i = live[pick]
             try:
@@ -279,7 +386,9 @@ def trial(rng, n):
             except StopIteration:
                 live.remove(i)
                 k = threads[i][0]
-                if all(r[0] is not None for r in results[k]) and k not in done_keys:
+                if FREEZE:
+                    pass  # inserts may return different incarnations
+                elif all(r[0] is not None for r in results[k]) and k not in done_keys:
                     done_keys.add(k)
                     # Every insert of k has returned: compare, then let the
                     # reclaimer delete k now and then.
@@ -290,9 +399,16 @@ def trial(rng, n):
                     if rng.random() < 0.5:
                         dead.append(k)
         check(t, "step %d" % steps)
+    for p, v in enumerate(t.s):
+        if is_entry(v) and v.state == TENT:
+            raise AssertionError("I5: a tentative entry left at %d: %s" % (p, t.s))
 
 
 def main():
+    global FREEZE
+    if "--freeze" in sys.argv:
+        sys.argv.remove("--freeze")
+        FREEZE = True
     trials = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     BUGS.update(b for b in sys.argv[3:4] if b != "-")
