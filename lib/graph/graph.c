@@ -360,6 +360,12 @@ static ikey key_of(const cw__graph *g, uint64_t h, uint32_t trace, uint64_t sid)
     return k;
 }
 
+/* Whether slot value v is an entry whose tag is tag. */
+static bool s_tag_is(const cw__graph *g, uint32_t v, uint32_t tag)
+{
+    return s_entry(g, v) && (v & ~S_TENT) >> g->ibits == tag;
+}
+
 /* The node slot value v names when it is an entry of key k, else CW_NIL.
  * A node named by an entry was written before the CAS that placed the
  * entry, and the caller's load of v acquired it; it stays allocated until
@@ -367,7 +373,7 @@ static ikey key_of(const cw__graph *g, uint64_t h, uint32_t trace, uint64_t sid)
  * is the reclaimer). */
 static uint32_t s_match(const cw__graph *g, uint32_t v, const ikey *k)
 {
-    if (!s_entry(g, v) || (v & ~S_TENT) >> g->ibits != k->tag)
+    if (!s_tag_is(g, v, k->tag))
         return CW_NIL;
     uint32_t i = s_node(g, v);
     const cw__node *n = N(g, i);
@@ -380,10 +386,11 @@ static bool s_cas(cw__graph *g, uint32_t p, uint32_t *expect, uint32_t desired)
                                                    memory_order_seq_cst, memory_order_seq_cst);
 }
 
-/* Kills or withdraws a tentative entry; counts the tombstone it leaves. */
-static bool s_kill(cw__graph *g, uint32_t p, uint32_t v)
+/* Kills or withdraws the tentative entry *v at p; counts the tombstone it
+ * leaves. On failure *v is what the slot holds. */
+static bool s_kill(cw__graph *g, uint32_t p, uint32_t *v)
 {
-    if (!s_cas(g, p, &v, S_TOMB))
+    if (!s_cas(g, p, v, S_TOMB))
         return false;
     atomic_fetch_add_explicit(&g->stray_tombs, 1, memory_order_relaxed);
     return true;
@@ -411,12 +418,12 @@ static uint32_t index_resolve(cw__graph *g, const ikey *k)
                 pos[n] = p;
                 val[n++] = v;
             } else {
-                s_kill(g, p, v);
+                s_kill(g, p, &v);
             }
         }
         if (fin != CW_NIL) {
             for (uint32_t i = 0; i < n; i++)
-                s_kill(g, pos[i], val[i]);
+                s_kill(g, pos[i], &val[i]);
             return s_node(g, fin);
         }
         if (!n)
@@ -425,7 +432,7 @@ static uint32_t index_resolve(cw__graph *g, const ikey *k)
          * entry became FINAL or went: look again. */
         bool again = false;
         for (uint32_t i = 1; i < n; i++)
-            if (!s_kill(g, pos[i], val[i]))
+            if (!s_kill(g, pos[i], &val[i]))
                 again = true;
         if (again)
             continue;
@@ -434,7 +441,7 @@ static uint32_t index_resolve(cw__graph *g, const ikey *k)
         for (p = k->home; p != pos[0];) {
             uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_seq_cst);
             if (v == S_EMPTY) {
-                s_kill(g, pos[0], val[0]); /* unreachable: withdraw it */
+                s_kill(g, pos[0], &val[0]); /* unreachable: withdraw it */
                 again = true;
                 break;
             }
@@ -486,14 +493,32 @@ static void retire_node(cw__graph *g, uint32_t n)
                                                   memory_order_relaxed));
 }
 
-/* The home slot of the key of the entry v names (reclaimer: the node and
- * its trace object are live while the entry is in the table, and only the
- * reclaimer frees them). */
-static uint32_t entry_home(const cw__graph *g, uint32_t v)
+/* The home slot of node n's key; th is its trace's hash, or 0 to read it
+ * from the trace object (the reclaimer: the node and its trace object are
+ * live while an entry names the node, and only the reclaimer frees them). */
+static uint32_t node_home(const cw__graph *g, uint32_t n, uint64_t th)
 {
-    const cw__node *n = N(g, s_node(g, v));
-    uint64_t th = tid_hash(cw__trace_id(T(g, n->trace)));
-    return hash_home(g, node_hash(th, cw__node_span_id(n)));
+    const cw__node *nd = N(g, n);
+    if (!th)
+        th = tid_hash(cw__trace_id(T(g, nd->trace)));
+    return hash_home(g, node_hash(th, cw__node_span_id(nd)));
+}
+
+/* The slot of node n's entry, from its key's home to the first EMPTY slot,
+ * or CW_NIL. */
+static uint32_t node_slot(const cw__graph *g, uint32_t n, uint32_t home)
+{
+    uint32_t p = home;
+    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
+        /* Acquire, for the test hook's callers; the reclaimer's own entries
+         * change only under it. */
+        uint32_t v = atomic_load_explicit(&((cw__graph *)g)->ns[p], memory_order_acquire);
+        if (v == S_EMPTY)
+            return CW_NIL;
+        if ((v & g->imask) == n + 1)
+            return p;
+    }
+    return CW_NIL;
 }
 
 /* Cyclic distance from slot a forward to slot b. */
@@ -518,7 +543,7 @@ static bool index_empty(cw__graph *g, uint32_t p)
         if (!s_entry(g, w))
             continue;
         /* The entry's run crosses p when p lies in [home, q). */
-        uint32_t h = entry_home(g, w);
+        uint32_t h = node_home(g, s_node(g, w), 0);
         if (s_dist(g, h, p) < s_dist(g, h, q)) {
             crossing = true;
             break;
@@ -532,39 +557,37 @@ static bool index_empty(cw__graph *g, uint32_t p)
 
 /* Removes node n's FINAL entry (reclaimer, n's trace frozen) and records
  * its slot for emptying. */
+/* Appends slot p to one of the reclaimer's slot lists; false when there is
+ * no memory for it. */
+static bool pos_push(cw__graph *g, uint32_t **v, size_t *n, size_t *cap, uint32_t p)
+{
+    if (*n == *cap && cw__grow(g->mem, (void **)v, cap, *n + 1, sizeof **v))
+        return false;
+    (*v)[(*n)++] = p;
+    return true;
+}
+
+/* Removes node n's FINAL entry (reclaimer, n's trace frozen) and records
+ * its slot for emptying. */
 static void index_delete(cw__graph *g, uint64_t th, uint32_t n)
 {
-    uint64_t h = node_hash(th, cw__node_span_id(N(g, n)));
-    uint32_t p = hash_home(g, h);
-    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
-        /* Relaxed: a FINAL entry of a frozen trace changes only here. */
-        uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_relaxed);
-        if (v == S_EMPTY)
-            return;
-        if ((v & g->imask) == n + 1 && !(v & S_TENT)) {
-            atomic_store_explicit(&g->ns[p], S_TOMB, memory_order_seq_cst);
-            /* Past a sixteenth of the table the sweep cleans it all. */
-            if (g->dpos_lost || g->ndpos >= g->nslots / 16 ||
-                (g->ndpos == g->dpos_cap && cw__grow(g->mem, (void **)&g->dpos, &g->dpos_cap,
-                                                     g->ndpos + 1, sizeof *g->dpos)))
-                g->dpos_lost = true;
-            else
-                g->dpos[g->ndpos++] = p;
-            return;
-        }
-    }
+    uint32_t p = node_slot(g, n, node_home(g, n, th));
+    /* A FINAL entry of a frozen trace changes only here. */
+    if (p == CW_NIL || (atomic_load_explicit(&g->ns[p], memory_order_relaxed) & S_TENT))
+        return;
+    atomic_store_explicit(&g->ns[p], S_TOMB, memory_order_seq_cst);
+    /* Past a sixteenth of the table the sweep cleans it all. */
+    if (g->dpos_lost || g->ndpos >= g->nslots / 16 ||
+        !pos_push(g, &g->dpos, &g->ndpos, &g->dpos_cap, p))
+        g->dpos_lost = true;
 }
 
 /* Remembers a tombstone the reclaimer could not empty, for the next
  * sweep (or counts it when there is no memory for that). */
 static void left_add(cw__graph *g, uint32_t p)
 {
-    if (g->nlpos == g->lpos_cap &&
-        cw__grow(g->mem, (void **)&g->lpos, &g->lpos_cap, g->nlpos + 1, sizeof *g->lpos)) {
+    if (!pos_push(g, &g->lpos, &g->nlpos, &g->lpos_cap, p))
         g->tombs_lost++;
-        return;
-    }
-    g->lpos[g->nlpos++] = p;
 }
 
 /* Tries to empty every tombstone, from the table's end down, so that each
@@ -621,17 +644,8 @@ void cw__graph_index_view(cw__graph *g, cw__index_view *out)
 
 uint32_t cw__graph_index_entry(cw__graph *g, uint32_t n, uint32_t *home)
 {
-    const cw__node *nd = N(g, n);
-    uint64_t th = tid_hash(cw__trace_id(T(g, nd->trace)));
-    uint32_t p = *home = hash_home(g, node_hash(th, cw__node_span_id(nd)));
-    for (uint32_t j = 0; j < g->nslots; j++, p = s_next(g, p)) {
-        uint32_t v = atomic_load_explicit(&g->ns[p], memory_order_acquire);
-        if (v == S_EMPTY)
-            return CW_NIL;
-        if (s_entry(g, v) && s_node(g, v) == n)
-            return p;
-    }
-    return CW_NIL;
+    *home = node_home(g, n, 0);
+    return node_slot(g, n, *home);
 }
 
 void cw__graph_index_census(const cw__graph *g, cw__index_census *out)
@@ -1089,9 +1103,7 @@ static uint32_t node_get(ins *s, uint32_t trace, uint64_t th, uint64_t sid, cons
             /* Lost, or cut off: withdraw the claim, unless a helper made
              * it FINAL meanwhile. */
             uint32_t v = claim;
-            if (s_cas(g, fp, &v, S_TOMB))
-                atomic_fetch_add_explicit(&g->stray_tombs, 1, memory_order_relaxed);
-            else if (v == (claim & ~S_TENT))
+            if (!s_kill(g, fp, &v) && v == (claim & ~S_TENT))
                 r = mine;
         }
         if (r == mine) {
@@ -1390,7 +1402,7 @@ static void prefetch_hit(const cw__graph *g, uint64_t h, bool write)
         uint32_t v = atomic_load_explicit(&((cw__graph *)g)->ns[p], memory_order_relaxed);
         if (v == S_EMPTY)
             return;
-        if (s_entry(g, v) && (v & ~S_TENT) >> g->ibits == tag) {
+        if (s_tag_is(g, v, tag)) {
             if (write)
                 __builtin_prefetch(N(g, s_node(g, v)), 1);
             else
