@@ -22,22 +22,25 @@
  * span index, so that duplicates of a span meet in one node.
  *
  * Trace lifecycle. A trace object is LIVE, then COMPLETING, then DEAD, then
- * freed. An insert registers on a trace by adding 4 to its sw word (state in
- * the low two bits) and proceeds only if the value it replaced said LIVE;
- * otherwise it unregisters and looks again (non-LIVE traces are invisible to
- * lookups, so a late span starts a new incarnation). Completion CASes the
- * state to COMPLETING and then waits until the in-flight count drains: from
- * then on nothing can reach the trace's nodes for writing, and the completion
- * callback reads a frozen trace. Reclamation (one thread, under tick_lock)
- * deletes the trace's nodes from the span index (and empties the
- * tombstones that leaves), unlinks its links from other traces' lists,
- * clears other traces' links into it, removes the trace from the trace
- * table, waits a grace period (epoch.c) and frees everything.
- * Sweeps find LIVE traces by scanning the trace pool's slots, so they can
- * meet a trace between its creation and its CAS into the table; its creator
- * holds a registration from the start (sw = LIVE + 4), so such a trace can
- * be frozen but not completed before it is linked (or, if another insert
- * created the same trace first, abandoned empty).
+ * freed (its sw word). An insert batch runs in one epoch read section
+ * (epoch.c) and writes only to traces it found LIVE (non-LIVE traces are
+ * invisible to lookups, so a late span starts a new incarnation).
+ * Completion CASes the state to COMPLETING and then waits a grace period:
+ * every batch that could have found the trace LIVE has ended, later ones
+ * find it COMPLETING, so nothing can reach the trace's nodes for writing and
+ * the completion callback reads a frozen trace. No insert registers on a
+ * trace: nearly every span of a batch belongs to another trace than the
+ * span before it, and an atomic add and subtract on each switch cost more
+ * than one grace period a sweep (bench/README.md). Reclamation
+ * (one thread, under tick_lock) deletes the trace's nodes from the span
+ * index (and empties the tombstones that leaves), unlinks its links from
+ * other traces' lists, clears other traces' links into it, removes the
+ * trace from the trace table, waits a second grace period and frees
+ * everything. Sweeps find LIVE traces by scanning the trace pool's slots,
+ * so they can meet a trace between its creation and its CAS into the
+ * table: such a trace can be frozen, but its creator's batch ends before
+ * it completes, so it is linked by then (or, if another insert created the
+ * same trace first, abandoned empty).
  *
  * Invariants.
  *  (1) At most one node per (trace object, span id) has a FINAL entry in
@@ -51,8 +54,9 @@
  *      period after its removal.
  *  (3) A node, link or extension belongs to exactly one trace object (the
  *      node's trace; a link's source node's trace) and is freed with it.
- *  (4) No insert touches a trace object that is not LIVE when it registers,
- *      so the completion callback sees a trace no one modifies.
+ *  (4) No insert touches a trace object it did not find LIVE in its current
+ *      read section, so the completion callback sees a trace no one
+ *      modifies.
  *
  * Progress. Inserts are lock-free: every retry loop retries only because
  * another thread's CAS succeeded. They never wait for completion; completion
@@ -73,11 +77,13 @@
  *    state with release. A reader loads state with acquire, loads the words
  *    relaxed, issues an acquire fence and reloads state relaxed; equal
  *    states with WRITING clear mean a consistent copy.
- *  - Registration vs completion: both are RMWs on the same sw word, so they
- *    are totally ordered: either the insert's fetch_add sees COMPLETING, or
- *    the completer's wait observes its count (acq_rel / acquire) and waits;
- *    the insert's final fetch_sub is release so its writes are visible to the
- *    completion callback that follows the acquire load seeing zero.
+ *  - Inserts vs completion: the freeze CAS comes before the epoch flip of
+ *    the sync that follows it (a seq_cst RMW, so a release). A batch whose
+ *    read_lock reads the flipped epoch acquires it and then loads sw as
+ *    COMPLETING or later (coherence); a batch that entered before the flip
+ *    is waited for, and its read_unlock (release) pairs with the sync's
+ *    seq_cst loads of the counters, so its writes happen before the
+ *    completion callback. The freeze CAS itself can therefore be relaxed.
  *  - last_seen, counters: relaxed; staleness only shifts a completion by one
  *    tick or a statistic by one batch.
  *
@@ -872,7 +878,7 @@ typedef struct ins {
     cw__graph *g;
     uint64_t now;
     cw__pool_cache nc, tc, lc, ec;
-    /* The trace of the previous span, still registered. */
+    /* The trace of the previous span (found LIVE in this batch). */
     uint32_t cur;
     cw__tid cur_id;
     int64_t bytes; /* local budget delta not yet published */
@@ -917,7 +923,7 @@ static uint32_t find_live_trace(cw__graph *g, cw__tid id, uint32_t from, uint32_
 {
     for (uint32_t i = from; i != until && i != CW_NIL;) {
         cw__trace *t = T(g, i);
-        if ((atomic_load_explicit(&t->sw, memory_order_acquire) & 3) == CW_TRACE_LIVE &&
+        if (atomic_load_explicit(&t->sw, memory_order_acquire) == CW_TRACE_LIVE &&
             trace_is(t, id))
             return i;
         i = atomic_load_explicit(&t->hnext, memory_order_acquire);
@@ -925,92 +931,72 @@ static uint32_t find_live_trace(cw__graph *g, cw__tid id, uint32_t from, uint32_
     return CW_NIL;
 }
 
-/* Registers on the LIVE trace with this id, creating it if asked. Returns
- * CW_NIL when absent (and not created) or out of memory. */
-static uint32_t trace_register(ins *s, cw__tid id, uint64_t th, bool create)
+/* The LIVE trace with this id, created when absent. Returns CW_NIL when out
+ * of memory. The insert may write to the trace
+ * until its batch leaves its read section: completion freezes a trace and
+ * then waits a grace period before reading it (see "Trace lifecycle"). */
+static uint32_t trace_get(ins *s, cw__tid id, uint64_t th)
 {
     cw__graph *g = s->g;
     _Atomic uint32_t *b = &g->tb[th & g->tmask];
+    uint32_t head = bload(b, memory_order_acquire);
+    uint32_t t = find_live_trace(g, id, head, CW_NIL);
+    if (t != CW_NIL) {
+        atomic_store_explicit(&T(g, t)->last_seen, s->now, memory_order_relaxed);
+        return t;
+    }
+    t = cw__pool_get(&g->traces, &s->tc);
+    if (t == CW_NIL) {
+        s->oom = 1;
+        return CW_NIL;
+    }
+    cw__trace *nt = T(g, t);
+    atomic_store_explicit(&nt->idw[0], (uint32_t)(id.hi >> 32), memory_order_relaxed);
+    atomic_store_explicit(&nt->idw[1], (uint32_t)id.hi, memory_order_relaxed);
+    atomic_store_explicit(&nt->idw[2], (uint32_t)(id.lo >> 32), memory_order_relaxed);
+    atomic_store_explicit(&nt->idw[3], (uint32_t)id.lo, memory_order_relaxed);
+    atomic_store_explicit(&nt->last_seen, s->now, memory_order_relaxed);
+    atomic_store_explicit(&nt->first_seen, s->now, memory_order_relaxed);
+    atomic_store_explicit(&nt->nodes, CW_NIL, memory_order_relaxed);
+    atomic_store_explicit(&nt->nspans, 0, memory_order_relaxed);
+    /* LIVE, published with release: the sweep scans slots, not the table,
+     * so it can see the trace before the CAS below links it, and may freeze
+     * it; it then waits for this insert's batch like any other. */
+    atomic_store_explicit(&nt->sw, CW_TRACE_LIVE, memory_order_release);
     for (;;) {
-        uint32_t head = bload(b, memory_order_acquire);
-        uint32_t t = find_live_trace(g, id, head, CW_NIL);
-        if (t == CW_NIL) {
-            if (!create)
-                return CW_NIL;
-            t = cw__pool_get(&g->traces, &s->tc);
-            if (t == CW_NIL) {
-                s->oom = 1;
-                return CW_NIL;
-            }
-            cw__trace *nt = T(g, t);
-            atomic_store_explicit(&nt->idw[0], (uint32_t)(id.hi >> 32), memory_order_relaxed);
-            atomic_store_explicit(&nt->idw[1], (uint32_t)id.hi, memory_order_relaxed);
-            atomic_store_explicit(&nt->idw[2], (uint32_t)(id.lo >> 32), memory_order_relaxed);
-            atomic_store_explicit(&nt->idw[3], (uint32_t)id.lo, memory_order_relaxed);
-            atomic_store_explicit(&nt->last_seen, s->now, memory_order_relaxed);
-            atomic_store_explicit(&nt->first_seen, s->now, memory_order_relaxed);
-            atomic_store_explicit(&nt->nodes, CW_NIL, memory_order_relaxed);
-            atomic_store_explicit(&nt->nspans, 0, memory_order_relaxed);
-            /* LIVE and registered by this insert from the start, published
-             * with release: the sweep scans slots, not the table, so it can
-             * see the trace before the CAS below links it, and may freeze
-             * it, but cannot complete it before this insert lets go. */
-            atomic_store_explicit(&nt->sw, CW_TRACE_LIVE + 4, memory_order_release);
-            for (;;) {
-                atomic_store_explicit(&nt->hnext, head, memory_order_relaxed);
-                uint32_t seen = head;
-                if (bcas(b, &head, t)) {
-                    s->traces++;
-                    s->bytes += TRACE_BYTES;
-                    return t; /* registered above */
-                }
-                /* Someone pushed: did they create our trace? */
-                uint32_t other = find_live_trace(g, id, head, seen);
-                if (other != CW_NIL) {
-                    uint32_t mine = CW_TRACE_LIVE + 4;
-                    if (atomic_compare_exchange_strong_explicit(&nt->sw, &mine, CW_TRACE_FREE,
-                                                                memory_order_acq_rel,
-                                                                memory_order_relaxed)) {
-                        cw__pool_unget(&g->traces, &s->tc, t);
-                    } else {
-                        /* A sweep froze it first: it completes the empty,
-                         * never linked trace and frees it once this insert
-                         * lets go. Counted as created, as reclamation
-                         * uncounts it. */
-                        s->traces++;
-                        s->bytes += TRACE_BYTES;
-                        atomic_fetch_sub_explicit(&nt->sw, 4, memory_order_release);
-                    }
-                    t = other;
-                    break;
-                }
-            }
-        }
-        /* acq_rel: pairs with the completer's CAS on sw (see "Ordering"). */
-        uint32_t old = atomic_fetch_add_explicit(&T(g, t)->sw, 4, memory_order_acq_rel);
-        if ((old & 3) == CW_TRACE_LIVE) {
-            atomic_store_explicit(&T(g, t)->last_seen, s->now, memory_order_relaxed);
+        atomic_store_explicit(&nt->hnext, head, memory_order_relaxed);
+        uint32_t seen = head;
+        if (bcas(b, &head, t)) {
+            s->traces++;
+            s->bytes += TRACE_BYTES;
             return t;
         }
-        atomic_fetch_sub_explicit(&T(g, t)->sw, 4, memory_order_release);
-        /* Completing under us: look again (a new incarnation). */
+        /* Someone pushed: did they create our trace? */
+        uint32_t other = find_live_trace(g, id, head, seen);
+        if (other == CW_NIL)
+            continue;
+        uint32_t mine = CW_TRACE_LIVE;
+        if (atomic_compare_exchange_strong_explicit(&nt->sw, &mine, CW_TRACE_FREE,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed)) {
+            cw__pool_unget(&g->traces, &s->tc, t);
+        } else {
+            /* A sweep froze it first: it completes the empty, never linked
+             * trace and frees it. Counted as created, as reclamation
+             * uncounts it. */
+            s->traces++;
+            s->bytes += TRACE_BYTES;
+        }
+        atomic_store_explicit(&T(g, other)->last_seen, s->now, memory_order_relaxed);
+        return other;
     }
-}
-
-static void trace_unregister(cw__graph *g, uint32_t t)
-{
-    /* Release: this insert's writes happen before the completer's acquire
-     * load that sees the count reach zero. */
-    atomic_fetch_sub_explicit(&T(g, t)->sw, 4, memory_order_release);
 }
 
 static uint32_t cur_trace(ins *s, cw__tid id, uint64_t th)
 {
     if (s->cur != CW_NIL && cw__tid_eq(s->cur_id, id))
         return s->cur;
-    if (s->cur != CW_NIL)
-        trace_unregister(s->g, s->cur);
-    s->cur = trace_register(s, id, th, true);
+    s->cur = trace_get(s, id, th);
     s->cur_id = id;
     return s->cur;
 }
@@ -1259,7 +1245,7 @@ static void add_link(ins *s, uint32_t src, uint32_t src_trace, const cw__link *l
      * The link is indexed on the target only while the target trace lives;
      * its ids stay in the link either way. */
     bool same = cw__tid_eq(l->trace, s->cur_id);
-    uint32_t tt = same ? src_trace : trace_register(s, l->trace, tid_hash(l->trace), true);
+    uint32_t tt = same ? src_trace : trace_get(s, l->trace, tid_hash(l->trace));
     if (tt != CW_NIL) {
         bool created;
         uint32_t dst = node_get(s, tt, tid_hash(l->trace), l->span_id, NULL, &created);
@@ -1268,8 +1254,6 @@ static void add_link(ins *s, uint32_t src, uint32_t src_trace, const cw__link *l
             atomic_store_explicit(&ln->dst, dst, memory_order_relaxed);
             push(&dx->links_in, li, NULL, &ln->next_in);
         }
-        if (!same)
-            trace_unregister(g, tt);
     }
     push(&sx->links_out, li, &ln->next_out, NULL);
 }
@@ -1374,7 +1358,7 @@ static void insert_one(ins *s, const cw__batch *b, const cw__span *sp, uint64_t 
  * writers the index and the traces' lines are often held modified by
  * another core, and a read prefetch followed by a CAS costs two transfers
  * of the line instead of one. The span's own home slot takes its claim (a
- * CAS) in the common case; the trace object takes the registration and the
+ * CAS) in the common case; the trace object takes the last_seen store and the
  * node list push; the parent node takes the child push.
  *
  * prefetch_slots() is inlined by force: GCC 12 finds a function made only
@@ -1455,8 +1439,6 @@ int cw__graph_insert(cw__graph *g, const cw__batch *b, uint64_t now, cw__insert_
             s.oom = 0;
         }
     }
-    if (s.cur != CW_NIL)
-        trace_unregister(g, s.cur);
     publish_bytes(&s);
     cw__read_unlock(&g->ep, rs);
     cw__pool_cache_release(&g->nodes, &s.nc);
@@ -1520,23 +1502,15 @@ static bool done_room(cw__graph *g)
            !cw__grow(g->mem, (void **)&g->done, &g->done_cap, g->ndone + 1, sizeof *g->done);
 }
 
-/* Moves a LIVE trace to COMPLETING and waits for its inserts to drain. */
+/* Moves a LIVE trace to COMPLETING. Inserts that found it LIVE may still
+ * write to it until the grace period complete_and_reclaim() waits. */
 static bool freeze(cw__graph *g, uint32_t t)
 {
-    cw__trace *tr = T(g, t);
-    uint32_t sw = atomic_load_explicit(&tr->sw, memory_order_relaxed);
-    do {
-        if ((sw & 3) != CW_TRACE_LIVE)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&tr->sw, &sw,
-                                                    (sw & ~3u) | CW_TRACE_COMPLETING,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed));
-    /* Acquire pairs with the inserts' release fetch_sub. */
-    for (unsigned spins = 0; atomic_load_explicit(&tr->sw, memory_order_acquire) >> 2; spins++)
-        if (spins > 64)
-            sched_yield();
-    return true;
+    uint32_t live = CW_TRACE_LIVE;
+    /* Relaxed: the epoch flip that follows in cw__epoch_sync() is seq_cst
+     * (a release), and an insert entering after it acquires it. */
+    return atomic_compare_exchange_strong_explicit(&T(g, t)->sw, &live, CW_TRACE_COMPLETING,
+                                                   memory_order_relaxed, memory_order_relaxed);
 }
 
 /* Frees objects after the grace period. */
@@ -1706,6 +1680,9 @@ static uint64_t complete_and_reclaim(cw__graph *g)
     freelist fn = {0}, fl = {0}, fe = {0}, fr = {0};
     uint64_t spans = 0;
     if (n) {
+        /* Every insert that found these traces LIVE has left its read
+         * section: the traces are frozen. */
+        cw__epoch_sync(&g->ep);
         bool gathered = gather(g);
         cw__completion c = {g->done, g->ndone, gathered ? g->dnodes : NULL,
                             gathered ? g->dfirst : NULL};
@@ -1757,7 +1734,7 @@ static uint64_t sweep(cw__graph *g, uint64_t now, bool all)
          * never handed out. Acquire on sw pairs with the release that made
          * a new trace LIVE, after its fields were written. */
         cw__trace *tr = cw__pool_at_if(&g->traces, t);
-        if (!tr || (atomic_load_explicit(&tr->sw, memory_order_acquire) & 3) != CW_TRACE_LIVE)
+        if (!tr || atomic_load_explicit(&tr->sw, memory_order_acquire) != CW_TRACE_LIVE)
             continue;
         uint64_t last = atomic_load_explicit(&tr->last_seen, memory_order_relaxed);
         uint64_t first = atomic_load_explicit(&tr->first_seen, memory_order_relaxed);

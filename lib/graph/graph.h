@@ -195,8 +195,7 @@ enum {
     CW_TRACE_DEAD = 3,
 };
 
-/* sw: state in bits 0-1, inserts in flight in the rest (graph.c, "Trace
- * lifecycle"). */
+/* sw: the state, CW_TRACE_* (graph.c, "Trace lifecycle"). */
 typedef struct cw__trace {
     _Atomic uint32_t idw[4];     /* trace id, high word first */
     _Atomic uint64_t last_seen;
