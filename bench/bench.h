@@ -25,6 +25,11 @@
  * per thread count from 1 to N. */
 #define CWB_MAX_THREADS 256
 
+/* --spans bounds: a few batches at least; at most what fits the 32-bit
+ * node indexes of the graph with room for its placeholders. */
+#define CWB_SPANS_MIN 1000
+#define CWB_SPANS_MAX 50000000
+
 typedef struct cwb_ctx {
     bool quick;
     bool json;
@@ -37,6 +42,8 @@ typedef struct cwb_ctx {
      * requests are gzip-compressed. */
     unsigned connections;
     bool gzip;
+    /* graph: --spans N, the workload's size (0: the scenario's default). */
+    size_t spans;
     /* --out DIR: every figure is also appended, as JSON, to
      * DIR/results.jsonl, and the machine is described in DIR/machine.json.
      * NULL when not asked. */

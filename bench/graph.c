@@ -4,7 +4,7 @@
  * concurrent reader in both, and the graph's bytes per span.
  *
  * Workload: generated serverless traces (tools/gen, seed 42), 1,000,000
- * spans (200,000 with --quick) in requests of 512 spans, half of the spans
+ * spans (200,000 with --quick, N with --spans N) in requests of 512 spans, half of the spans
  * moved to a random request (shuffle 0.5) so that children often come before
  * their parents. Every request is encoded and decoded into its own cw__batch
  * before any timing: the timed region is the inserts alone.
@@ -226,7 +226,7 @@ static int prepare(gwork *w, const cwb_ctx *c)
     cwg_options o;
     cwg_options_init(&o);
     o.seed = WORK_SEED;
-    o.spans = c->quick ? WORK_SPANS_QUICK : WORK_SPANS_FULL;
+    o.spans = c->spans ? c->spans : c->quick ? WORK_SPANS_QUICK : WORK_SPANS_FULL;
     o.batch_spans = WORK_BATCH;
     o.shuffle = WORK_SHUFFLE;
     cwg_workload wl;

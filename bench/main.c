@@ -2,7 +2,7 @@
  * causeway-bench: command line, timing and output (SPEC.md section 7).
  *
  *   causeway-bench SCENARIO [--quick] [--json] [--out DIR] [--threads N]
- *                  [--connections N] [--gzip]
+ *                  [--connections N] [--gzip] [--spans N]
  *
  * SCENARIO is decode, graph, analyze, http, query, scaling or all. Every
  * figure is the median of repeated
@@ -33,7 +33,8 @@
 static void usage(void)
 {
     fprintf(stderr, "usage: causeway-bench decode|graph|analyze|http|query|scaling|all [--quick] "
-                    "[--json] [--out DIR] [--threads N] [--connections N] [--gzip]\n");
+                    "[--json] [--out DIR] [--threads N] [--connections N] [--gzip] "
+                    "[--spans N]\n");
 }
 
 double cwb_now(void)
@@ -271,6 +272,13 @@ int main(int argc, char **argv)
                 return 2;
             }
             c.connections = (unsigned)n;
+        } else if (!strcmp(a, "--spans") && i + 1 < argc) {
+            long long n = strtoll(argv[++i], &end, 10);
+            if (*end || end == argv[i] || n < CWB_SPANS_MIN || n > CWB_SPANS_MAX) {
+                usage();
+                return 2;
+            }
+            c.spans = (size_t)n;
         } else if (!scenario) {
             for (size_t k = 0; k < sizeof scenarios / sizeof *scenarios; k++)
                 if (!strcmp(a, scenarios[k]))
