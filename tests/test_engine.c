@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "causeway.h"
+#include "gen.h"
 #include "support.h"
 
 static uint8_t *data(const char *rel, size_t *n)
@@ -320,6 +321,122 @@ Test(engine_callbacks, tick_completes_by_idle_time_on_the_injected_clock)
 }
 
 /* --------------------------------------------------------------- queries */
+
+/* Top-N keeps the n best in a bounded heap instead of sorting every
+ * trace: what it returns for any n must be the head of the whole ranking,
+ * and the whole ranking must follow the SPEC order (key descending, then
+ * spans or traces descending, then id ascending). */
+static uint64_t trace_key(const cw_trace_summary *t, cw_sort by)
+{
+    switch (by) {
+    case CW_SORT_DEPTH:
+        return t->depth;
+    case CW_SORT_FANOUT:
+        return t->max_fanout;
+    case CW_SORT_RETRIES:
+        return t->retries;
+    case CW_SORT_RECURSION:
+        return t->max_recursion;
+    default:
+        return t->spans;
+    }
+}
+
+static uint64_t chain_key(const cw_chain_summary *c, cw_sort by)
+{
+    switch (by) {
+    case CW_SORT_DEPTH:
+        return c->depth;
+    case CW_SORT_FANOUT:
+        return c->max_fanout;
+    case CW_SORT_RETRIES:
+        return c->retries;
+    case CW_SORT_RECURSION:
+        return c->max_recursion;
+    default:
+        return c->invocations;
+    }
+}
+
+/* The SPEC order of a ranking: key descending, then size descending, then
+ * id ascending. */
+static bool ranks_before(uint64_t ka, uint64_t kb, uint64_t sa, uint64_t sb, const char *ida,
+                         const char *idb)
+{
+    if (ka != kb)
+        return ka > kb;
+    if (sa != sb)
+        return sa > sb;
+    return strcmp(ida, idb) < 0;
+}
+
+Test(engine_queries, top_n_is_the_head_of_the_whole_ranking)
+{
+    cw_engine *e = engine();
+    cwg_options o;
+    cwg_options_init(&o);
+    o.seed = 11;
+    o.spans = 20000;
+    o.batch_spans = 512;
+    o.shuffle = 0.5;
+    o.retry_rate = 0.2;
+    o.async_rate = 0.3;
+    o.loop_rate = 0.05;
+    cwg_workload w;
+    cr_assert_eq(cwg_generate(&w, &o), 0);
+    for (size_t i = 0; i < w.nreq; i++) {
+        cwg_buf b = {0};
+        cr_assert_eq(cwg_encode_pb(&w, i, &b), 0);
+        cw_ingest_result r;
+        cr_assert_eq(cw_engine_ingest(e, b.p, b.n, CW_ENC_PROTOBUF, &r), 0, "%s", r.reason);
+        cwg_buf_free(&b);
+    }
+    size_t all = (size_t)w.traces + 10;
+    cwg_free(&w);
+    cw_engine_flush(e);
+
+    cw_trace_summary *full = calloc(all, sizeof *full), *part = calloc(all, sizeof *part);
+    cw_chain_summary *cfull = calloc(all, sizeof *cfull), *cpart = calloc(all, sizeof *cpart);
+    cr_assert(full && part && cfull && cpart);
+    const size_t ks[] = {1, 10, 255, 256, 257, 1000};
+    for (cw_sort by = CW_SORT_DEPTH; by <= CW_SORT_SPANS; by++) {
+        size_t nf, ncf, n;
+        cr_assert_eq(cw_engine_top(e, by, all, full, &nf), 0);
+        cr_assert_eq(nf, all - 10, "every trace once");
+        for (size_t i = 1; i < nf; i++)
+            cr_assert(ranks_before(trace_key(&full[i - 1], by), trace_key(&full[i], by),
+                                   full[i - 1].spans, full[i].spans, full[i - 1].trace_id,
+                                   full[i].trace_id),
+                      "sort %d: rank %zu before %zu", (int)by, i - 1, i);
+        cr_assert_eq(cw_engine_top_chains(e, by, all, cfull, &ncf), 0);
+        cr_assert_gt(ncf, 100);
+        for (size_t i = 1; i < ncf; i++)
+            cr_assert(ranks_before(chain_key(&cfull[i - 1], by), chain_key(&cfull[i], by),
+                                   cfull[i - 1].traces, cfull[i].traces, cfull[i - 1].chain_id,
+                                   cfull[i].chain_id),
+                      "chains, sort %d: rank %zu before %zu", (int)by, i - 1, i);
+        for (size_t j = 0; j < sizeof ks / sizeof *ks; j++) {
+            cr_assert_eq(cw_engine_top(e, by, ks[j], part, &n), 0);
+            cr_assert_eq(n, ks[j] < nf ? ks[j] : nf);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_str_eq(part[i].trace_id, full[i].trace_id, "sort %d, n %zu, rank %zu",
+                                 (int)by, ks[j], i);
+            cr_assert_eq(cw_engine_top_chains(e, by, ks[j], cpart, &n), 0);
+            cr_assert_eq(n, ks[j] < ncf ? ks[j] : ncf);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_str_eq(cpart[i].chain_id, cfull[i].chain_id,
+                                 "chains, sort %d, n %zu, rank %zu", (int)by, ks[j], i);
+        }
+        cr_assert_eq(cw_engine_top(e, by, 0, NULL, &n), 0);
+        cr_assert_eq(n, 0);
+    }
+    free(full);
+    free(part);
+    free(cfull);
+    free(cpart);
+    cw_engine_free(e);
+}
+
 
 static int to_buffer(void *ctx, const char *line, size_t len)
 {

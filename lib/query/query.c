@@ -119,6 +119,90 @@ CW_API int cw_engine_chain(cw_engine *e, const char *chain_id, cw_chain_summary 
 
 /* ----------------------------------------------------------------- top-N */
 
+/* The k best of a stream by cmp (negative: the first ranks before the
+ * second; a total order), in O(N log k) and k elements of memory instead of
+ * sorting all N: a heap with the worst element kept at its root, sorted at
+ * the end. A dashboard asking for the 10 deepest of 100,000 traces then
+ * costs a pass, not a sort of the whole store. */
+typedef struct topk {
+    cw__mem *mem;
+    unsigned char *v;
+    size_t n, cap, k, elem; /* held, room, wanted, element size */
+    int (*cmp)(const void *, const void *);
+} topk;
+
+/* Room grows with what is held (a caller may ask for more than there is). */
+#define TOPK_FIRST 256
+
+static void *tk_at(const topk *t, size_t i)
+{
+    return t->v + i * t->elem;
+}
+
+/* Element sizes tk_swap() can hold (ranked, cranked: 48 bytes). */
+#define TOPK_ELEM_MAX 64
+
+static void tk_swap(topk *t, size_t i, size_t j)
+{
+    unsigned char tmp[TOPK_ELEM_MAX];
+    memcpy(tmp, tk_at(t, i), t->elem);
+    memcpy(tk_at(t, i), tk_at(t, j), t->elem);
+    memcpy(tk_at(t, j), tmp, t->elem);
+}
+
+/* Element i ranks after element j: it belongs nearer the root. */
+static bool tk_worse(const topk *t, size_t i, size_t j)
+{
+    return t->cmp(tk_at(t, i), tk_at(t, j)) > 0;
+}
+
+static void tk_down(topk *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, w = i;
+        if (l < t->n && tk_worse(t, l, w))
+            w = l;
+        if (l + 1 < t->n && tk_worse(t, l + 1, w))
+            w = l + 1;
+        if (w == i)
+            return;
+        tk_swap(t, i, w);
+        i = w;
+    }
+}
+
+static int tk_add(topk *t, const void *x)
+{
+    if (t->n < t->k) {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : TOPK_FIRST;
+            if (cap > t->k)
+                cap = t->k;
+            void *v = cw__realloc(t->mem, t->v, t->cap * t->elem, cap * t->elem);
+            if (!v)
+                return CW_ENOMEM;
+            t->v = v;
+            t->cap = cap;
+        }
+        size_t i = t->n++;
+        memcpy(tk_at(t, i), x, t->elem);
+        while (i && tk_worse(t, i, (i - 1) / 2)) {
+            tk_swap(t, i, (i - 1) / 2);
+            i = (i - 1) / 2;
+        }
+    } else if (t->k && t->cmp(x, t->v) < 0) {
+        memcpy(t->v, x, t->elem);
+        tk_down(t, 0);
+    }
+    return 0;
+}
+
+static void tk_free(topk *t)
+{
+    cw__free(t->mem, t->v, t->cap * t->elem);
+}
+
+
 typedef struct ranked {
     uint64_t key, spans;
     cw__tid id;
@@ -134,6 +218,8 @@ static int ranked_cmp(const void *a, const void *b)
         return x->spans > y->spans ? -1 : 1;
     return cw__tid_cmp(x->id, y->id);
 }
+
+_Static_assert(sizeof(ranked) <= TOPK_ELEM_MAX, "tk_swap's buffer");
 
 static uint64_t sort_key(const cw__record *r, cw_sort by)
 {
@@ -158,25 +244,23 @@ CW_API int cw_engine_top(cw_engine *e, cw_sort by, size_t n, cw_trace_summary *o
         return CW_EINVAL;
     *count = 0;
     int rc = 0;
+    topk t = {&e->mem, NULL, 0, 0, n, sizeof(ranked), ranked_cmp};
     cw__rs rs = cw__store_read_lock(e->st);
-    size_t nr = 0, cap = 0;
-    ranked *v = NULL;
     for (const cw__record *r = cw__store_first(e->st); r; r = cw__store_next(e->st, r)) {
-        if (cw__grow(&e->mem, (void **)&v, &cap, nr + 1, sizeof *v)) {
-            rc = CW_ENOMEM;
+        ranked x = {sort_key(r, by), r->spans, r->id, r};
+        if ((rc = tk_add(&t, &x)))
             break;
-        }
-        v[nr++] = (ranked){sort_key(r, by), r->spans, r->id, r};
     }
     if (!rc) {
-        if (nr)
-            qsort(v, nr, sizeof *v, ranked_cmp);
-        for (size_t i = 0; i < n && i < nr; i++)
+        const ranked *v = (const ranked *)t.v;
+        if (t.n)
+            qsort(t.v, t.n, t.elem, ranked_cmp);
+        for (size_t i = 0; i < t.n; i++)
             cw__fill_trace(e, v[i].r, &out[i], NULL, 0);
-        *count = n < nr ? n : nr;
+        *count = t.n;
     }
     cw__store_read_unlock(e->st, rs);
-    cw__free(&e->mem, v, cap * sizeof *v);
+    tk_free(&t);
     return rc;
 }
 
@@ -647,6 +731,8 @@ static int cranked_cmp(const void *a, const void *b)
     return cw__tid_cmp(x->id, y->id);
 }
 
+_Static_assert(sizeof(cranked) <= TOPK_ELEM_MAX, "tk_swap's buffer");
+
 static uint64_t chain_key(const cw__chain *c, cw_sort by)
 {
     switch (by) {
@@ -670,28 +756,26 @@ CW_API int cw_engine_top_chains(cw_engine *e, cw_sort by, size_t n, cw_chain_sum
         return CW_EINVAL;
     *count = 0;
     int rc = 0;
-    size_t nr = 0, cap = 0;
-    cranked *v = NULL;
+    topk t = {&e->mem, NULL, 0, 0, n, sizeof(cranked), cranked_cmp};
     cw__rs rs = cw__store_read_lock(e->st);
     for (const cw__record *r = cw__store_first(e->st); r; r = cw__store_next(e->st, r)) {
         const cw__chain *c = cw__store_chain_of(r);
         if (!c || !cw__tid_eq(c->id, r->id))
             continue;
-        if (cw__grow(&e->mem, (void **)&v, &cap, nr + 1, sizeof *v)) {
-            rc = CW_ENOMEM;
+        cranked x = {chain_key(c, by), c->traces, c->id, c};
+        if ((rc = tk_add(&t, &x)))
             break;
-        }
-        v[nr++] = (cranked){chain_key(c, by), c->traces, c->id, c};
     }
     if (!rc) {
-        if (nr)
-            qsort(v, nr, sizeof *v, cranked_cmp);
-        for (size_t i = 0; i < n && i < nr; i++)
+        const cranked *v = (const cranked *)t.v;
+        if (t.n)
+            qsort(t.v, t.n, t.elem, cranked_cmp);
+        for (size_t i = 0; i < t.n; i++)
             cw__fill_chain(e, v[i].c, &out[i], NULL, 0);
-        *count = n < nr ? n : nr;
+        *count = t.n;
     }
     cw__store_read_unlock(e->st, rs);
-    cw__free(&e->mem, v, cap * sizeof *v);
+    tk_free(&t);
     return rc;
 }
 
