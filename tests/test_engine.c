@@ -444,6 +444,53 @@ static int to_buffer(void *ctx, const char *line, size_t len)
     return fwrite(line, 1, len, f) == len ? 0 : 1;
 }
 
+/* A span that comes after its trace completed starts a new incarnation;
+ * listings show the trace once, as its latest incarnation. */
+static void ingest_json(cw_engine *e, const char *spans)
+{
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+             "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"spans\":[%s]}]}]}",
+             spans);
+    cw_ingest_result r;
+    cr_assert_eq(cw_engine_ingest(e, body, strlen(body), CW_ENC_JSON, &r), 0, "%s", r.reason);
+    cr_assert_eq(r.spans_accepted, 1);
+}
+
+#define LATE_TRACE "5b8efff798038103d269b633813fc60c"
+#define LATE_SPAN(id, parent)                                                                     \
+    "{\"traceId\":\"" LATE_TRACE "\",\"spanId\":\"" id "\",\"parentSpanId\":\"" parent        \
+    "\",\"name\":\"op\",\"kind\":2,\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"2000\"}"
+
+Test(engine_queries, a_trace_completed_again_is_listed_once_as_its_latest_incarnation)
+{
+    cw_engine *e = engine();
+    cw_trace_summary top[4], t;
+    size_t n;
+    ingest_json(e, LATE_SPAN("eee19b7ec3c1b174", ""));
+    cw_engine_flush(e);
+    cr_assert_eq(cw_engine_top(e, CW_SORT_SPANS, 4, top, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(top[0].spans, 1);
+    /* Two late children: the second incarnation has a placeholder root. */
+    ingest_json(e, LATE_SPAN("eee19b7ec3c1b175", "eee19b7ec3c1b174"));
+    ingest_json(e, LATE_SPAN("eee19b7ec3c1b176", "eee19b7ec3c1b174"));
+    cw_engine_flush(e);
+    cr_assert_eq(cw_engine_trace(e, LATE_TRACE, &t, NULL, 0), 0);
+    cr_assert_eq(t.spans, 2);
+    cr_assert_eq(cw_engine_top(e, CW_SORT_SPANS, 4, top, &n), 0);
+    cr_assert_eq(n, 1, "one trace, however many incarnations");
+    cr_assert_str_eq(top[0].trace_id, LATE_TRACE);
+    cr_assert_eq(top[0].spans, 2, "the latest incarnation");
+    ingest_json(e, LATE_SPAN("eee19b7ec3c1b177", ""));
+    cw_engine_flush(e);
+    cr_assert_eq(cw_engine_top(e, CW_SORT_SPANS, 4, top, &n), 0);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(top[0].spans, 1);
+    cw_engine_free(e);
+}
+
 Test(engine_queries, top_edges_json_and_dot)
 {
     cw_engine *e = engine();

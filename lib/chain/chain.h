@@ -124,6 +124,9 @@ typedef struct cw__record {
     _Atomic(struct cw__record *) chain_root;
     _Atomic(struct cw__chain *) chain;
     _Atomic(struct cw__record *) hnext; /* store hash chain */
+    /* A newer incarnation of the id is in the store: iteration skips this
+     * one (the writer sets and clears it; readers load it relaxed). */
+    _Atomic bool shadowed;
     /* Eviction order, oldest first. Readers iterate from the newest along
      * older (acquire); only the writer follows newer. */
     _Atomic(struct cw__record *) older;

@@ -27,6 +27,10 @@
  * before the release store that makes them reachable; readers load heads,
  * next pointers, chain_root and chain with acquire. Counters are relaxed:
  * statistics. max_fanout is relaxed: a reader sees the old or the new value.
+ * shadowed is relaxed: an add sets it on the incarnation it hides before the
+ * release stores that publish the new one, so an iteration that reached the
+ * new one skips the old; one that started before may miss both for that
+ * instant, as a lookup could.
  *
  * SPDX-License-Identifier: Apache-2.0
  */
@@ -445,6 +449,12 @@ static void unlink_record(cw__store *st, cw__record *r)
         }
         pp = &cur->hnext;
     }
+    /* The latest incarnation gone, the one before it is the latest. */
+    if (!atomic_load_explicit(&r->shadowed, memory_order_relaxed)) {
+        cw__record *prev = find_w(st, r->id);
+        if (prev)
+            atomic_store_explicit(&prev->shadowed, false, memory_order_relaxed);
+    }
     cw__record *older = atomic_load_explicit(&r->older, memory_order_relaxed);
     if (older)
         older->newer = r->newer;
@@ -503,6 +513,12 @@ static void evict(cw__store *st)
 void cw__store_add(cw__store *st, cw__record *r)
 {
     _Atomic(cw__record *) *b = &st->rb[tid_hash(r->id) & st->rmask];
+    /* The incarnation this one shadows, before readers can reach this one
+     * (the release stores below publish the flag with it). */
+    cw__record *prev = find_w(st, r->id);
+    if (prev)
+        atomic_store_explicit(&prev->shadowed, true, memory_order_relaxed);
+    atomic_store_explicit(&r->shadowed, false, memory_order_relaxed);
     atomic_store_explicit(&r->hnext, atomic_load_explicit(b, memory_order_relaxed),
                           memory_order_relaxed);
     /* Release: the record is complete before readers can find it. */
@@ -983,22 +999,24 @@ const cw__chain *cw__store_find_chain(cw__store *st, cw__tid chain_id)
 }
 
 /* Iteration walks the records from the newest along older, skipping older
- * incarnations of a trace id (lookup finds the newest one first). */
-static const cw__record *visible(cw__store *st, const cw__record *r)
+ * incarnations of a trace id (those lookup does not find: a flag instead of
+ * a lookup a record, which made top-N queries a hash probe per trace). */
+static const cw__record *visible(const cw__record *r)
 {
-    while (r && cw__store_find(st, r->id) != r)
+    while (r && atomic_load_explicit(&((cw__record *)r)->shadowed, memory_order_relaxed))
         r = atomic_load_explicit(&((cw__record *)r)->older, memory_order_acquire);
     return r;
 }
 
 const cw__record *cw__store_first(cw__store *st)
 {
-    return visible(st, atomic_load_explicit(&st->newest, memory_order_acquire));
+    return visible(atomic_load_explicit(&st->newest, memory_order_acquire));
 }
 
 const cw__record *cw__store_next(cw__store *st, const cw__record *r)
 {
-    return visible(st, atomic_load_explicit(&((cw__record *)r)->older, memory_order_acquire));
+    (void)st;
+    return visible(atomic_load_explicit(&((cw__record *)r)->older, memory_order_acquire));
 }
 
 void cw__store_stats_get(cw__store *st, cw__store_stats *out)
