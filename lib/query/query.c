@@ -202,7 +202,6 @@ static void tk_free(topk *t)
     cw__free(t->mem, t->v, t->cap * t->elem);
 }
 
-
 typedef struct ranked {
     uint64_t key, spans;
     cw__tid id;
