@@ -4,9 +4,9 @@
  * concurrent reader in both, and the graph's bytes per span.
  *
  * Workload: generated serverless traces (tools/gen, seed 42), 1,000,000
- * spans (200,000 with --quick, N with --spans N) in requests of 512 spans, half of the spans
- * moved to a random request (shuffle 0.5) so that children often come before
- * their parents. Every request is encoded and decoded into its own cw__batch
+ * spans (200,000 with --quick, N with --spans N) in requests of 512 spans,
+ * half of the spans moved to a random request (shuffle 0.5) so that children
+ * often come before their parents. Every request is encoded and decoded into its own cw__batch
  * before any timing: the timed region is the inserts alone.
  *
  * One run at T threads: a fresh graph (or table), T writers that take

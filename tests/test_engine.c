@@ -322,10 +322,8 @@ Test(engine_callbacks, tick_completes_by_idle_time_on_the_injected_clock)
 
 /* --------------------------------------------------------------- queries */
 
-/* Top-N keeps the n best in a bounded heap instead of sorting every
- * trace: what it returns for any n must be the head of the whole ranking,
- * and the whole ranking must follow the SPEC order (key descending, then
- * spans or traces descending, then id ascending). */
+/* A summary's sort key, from its public fields: the test's own reading of
+ * SPEC.md, not the library's. */
 static uint64_t trace_key(const cw_trace_summary *t, cw_sort by)
 {
     switch (by) {
@@ -370,6 +368,9 @@ static bool ranks_before(uint64_t ka, uint64_t kb, uint64_t sa, uint64_t sb, con
     return strcmp(ida, idb) < 0;
 }
 
+/* Top-N keeps the n best in a bounded heap instead of sorting every
+ * trace: what it returns for any n must be the head of the whole ranking,
+ * and the whole ranking must follow the SPEC order. */
 Test(engine_queries, top_n_is_the_head_of_the_whole_ranking)
 {
     cw_engine *e = engine();
@@ -437,13 +438,6 @@ Test(engine_queries, top_n_is_the_head_of_the_whole_ranking)
     cw_engine_free(e);
 }
 
-
-static int to_buffer(void *ctx, const char *line, size_t len)
-{
-    FILE *f = ctx;
-    return fwrite(line, 1, len, f) == len ? 0 : 1;
-}
-
 /* A span that comes after its trace completed starts a new incarnation;
  * listings show the trace once, as its latest incarnation. */
 static void ingest_json(cw_engine *e, const char *spans)
@@ -489,6 +483,12 @@ Test(engine_queries, a_trace_completed_again_is_listed_once_as_its_latest_incarn
     cr_assert_eq(n, 1);
     cr_assert_eq(top[0].spans, 1);
     cw_engine_free(e);
+}
+
+static int to_buffer(void *ctx, const char *line, size_t len)
+{
+    FILE *f = ctx;
+    return fwrite(line, 1, len, f) == len ? 0 : 1;
 }
 
 Test(engine_queries, top_edges_json_and_dot)
